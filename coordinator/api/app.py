@@ -1,0 +1,45 @@
+"""The FastAPI application factory: engine, sessions and the ingest worker live in its lifespan."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from coordinator import __version__
+from coordinator.api.routes import events, health
+from coordinator.core.config import Settings
+from coordinator.db.migrate import require_current
+from coordinator.db.session import make_engine, make_sessionmaker
+from coordinator.ingest.worker import IngestWorker
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        require_current(engine)
+        app.state.sessions = make_sessionmaker(engine)
+        app.state.ingest = (
+            IngestWorker(settings, app.state.sessions) if settings.mqtt_enabled else None
+        )
+        if app.state.ingest:
+            app.state.ingest.start()
+        try:
+            yield
+        finally:
+            if app.state.ingest:
+                app.state.ingest.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Campus coordinator",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+    )
+    app.include_router(events.router, prefix=API_PREFIX)
+    app.include_router(health.router, prefix=API_PREFIX)
+    return app

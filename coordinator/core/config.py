@@ -1,0 +1,60 @@
+"""The coordinator's settings: one pydantic-settings object, read from COORDINATOR_* variables."""
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from protocols.codec import DEFAULT_MAX_MESSAGE_BYTES
+
+
+class Settings(BaseSettings):
+    """Built once by the app factory or the CLI; never at import time."""
+
+    model_config = SettingsConfigDict(env_prefix="COORDINATOR_", extra="forbid")
+
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="In production, unsafe defaults (no MQTT password, SQLite) are refused.",
+    )
+    database_url: str = Field(
+        default="sqlite:///coordinator.sqlite3",
+        description="SQLAlchemy URL: postgresql+psycopg://... in production, SQLite for a demo.",
+    )
+    http_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
+    http_port: int = Field(default=8000, ge=1, le=65535, description="Port the API listens on.")
+    mqtt_enabled: bool = Field(default=True, description="Run the MQTT ingest worker.")
+    mqtt_host: str = Field(default="127.0.0.1", description="MQTT broker host.")
+    mqtt_port: int = Field(default=1883, ge=1, le=65535, description="MQTT broker port.")
+    mqtt_username: str | None = Field(default=None, description="The coordinator's MQTT user.")
+    mqtt_password: SecretStr | None = Field(default=None, description="Its MQTT password.")
+    mqtt_client_id: str = Field(
+        default="coordinator-ingest-1",
+        description="Stable per ingest worker, so the broker keeps its session across restarts.",
+    )
+    mqtt_share_group: str = Field(
+        default="coordinator", description="MQTT v5 shared-subscription group of ingest workers."
+    )
+    mqtt_session_expiry_s: int = Field(
+        default=7 * 24 * 3600,
+        ge=0,
+        description="How long the broker queues events for a stopped ingest worker.",
+    )
+    site: str | None = Field(default=None, description="Ingest only this site; all if unset.")
+    ingest_batch_size: int = Field(default=200, ge=1, description="Messages per database commit.")
+    max_message_bytes: int = Field(
+        default=DEFAULT_MAX_MESSAGE_BYTES, gt=0, description="Larger messages are dead-lettered."
+    )
+
+    @model_validator(mode="after")
+    def _safe_in_production(self) -> "Settings":
+        if self.environment != "production":
+            return self
+        problems = []
+        if self.database_url.startswith("sqlite"):
+            problems.append("COORDINATOR_DATABASE_URL must point at PostgreSQL")
+        if self.mqtt_enabled and not (self.mqtt_username and self.mqtt_password):
+            problems.append("COORDINATOR_MQTT_USERNAME and COORDINATOR_MQTT_PASSWORD must be set")
+        if problems:
+            raise ValueError("unsafe production settings: " + "; ".join(problems))
+        return self

@@ -1,0 +1,37 @@
+"""What the API says about stored device messages."""
+
+import uuid
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventPublic(BaseModel):
+    """One stored device message."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    message_id: uuid.UUID
+    device_id: str
+    site: str
+    kind: str = Field(description="The payload type: heartbeat, attendance, birth, ...")
+    boot_id: uuid.UUID
+    seq: int
+    device_time: datetime
+    received_at: datetime
+    replayed: bool
+    payload: dict[str, Any]
+
+
+ItemT = TypeVar("ItemT")
+
+
+class Page(BaseModel, Generic[ItemT]):
+    """A page of a list: the items, and how many there are in all."""
+
+    items: list[ItemT]
+    total: int = Field(description="How many items match, on every page.")
+    limit: int
+    offset: int

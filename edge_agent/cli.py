@@ -1,0 +1,79 @@
+"""`edge-agent`: run simulated devices (and, with the station issues, real ones)."""
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edge_agent.config import BrokerConfig
+from edge_agent.errors import EdgeError
+from edge_agent.simulate import SimulationPlan, read_credentials, run_simulation
+
+app = typer.Typer(add_completion=False, help="Campus edge agent.", no_args_is_help=True)
+
+
+@app.command()
+def simulate(
+    devices: Annotated[int, typer.Option(min=1, max=500, help="How many devices.")] = 3,
+    site: Annotated[str, typer.Option(help="Site id the devices belong to.")] = "demo",
+    broker_host: Annotated[str, typer.Option(help="MQTT broker host.")] = "127.0.0.1",
+    broker_port: Annotated[int, typer.Option(help="MQTT broker port.")] = 1883,
+    credentials: Annotated[
+        Path | None, typer.Option(help="File of 'device_id password' lines.")
+    ] = None,
+    data_dir: Annotated[Path, typer.Option(help="Where device outboxes live.")] = Path(
+        ".sim-devices"
+    ),
+    attendance: Annotated[int, typer.Option(min=0, help="Attendance events per device.")] = 3,
+    heartbeats: Annotated[int, typer.Option(min=0, help="Heartbeats per device.")] = 1,
+    interval: Annotated[float, typer.Option(min=0.0, help="Seconds between actions.")] = 1.0,
+    forever: Annotated[bool, typer.Option(help="Keep going until stopped (Ctrl-C).")] = False,
+    id_prefix: Annotated[
+        str, typer.Option(help="Device ids are PREFIX-01, PREFIX-02, ...")
+    ] = "sim",
+) -> None:
+    """Run simulated devices: birth, heartbeats and attendance, each through its outbox."""
+    plan = SimulationPlan(
+        devices=devices,
+        site=site,
+        data_dir=data_dir,
+        broker=BrokerConfig(host=broker_host, port=broker_port),
+        credentials=read_credentials(credentials),
+        attendance=attendance,
+        heartbeats=heartbeats,
+        interval_s=interval,
+        forever=forever,
+        id_prefix=id_prefix,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    typer.echo(f"simulating {devices} device(s) on site {site!r} via {broker_host}:{broker_port}")
+    reports = run_simulation(plan, stop)
+    for report in reports:
+        state = "all delivered" if report.left_in_outbox == 0 else "NOT delivered"
+        typer.echo(
+            f"{report.device_id}: {report.recorded} recorded, "
+            f"{report.left_in_outbox} left in outbox ({state})"
+        )
+    if any(report.left_in_outbox for report in reports):
+        raise typer.Exit(1)
+
+
+@app.callback()
+def _root() -> None:
+    """Campus edge agent: door and gate stations, and simulated devices."""
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        app()
+    except EdgeError as error:
+        typer.echo(f"edge-agent: {error}", err=True)
+        raise SystemExit(2) from None

@@ -1,0 +1,364 @@
+"""Every message on the wire, as frozen pydantic models.
+
+Each payload has a `type` literal; the envelope carries exactly one payload, chosen by that literal.
+Devices send events, state and acknowledgements; the coordinator sends commands. The reference in
+docs/protocol/ is generated from these models, so descriptions here are the documentation.
+"""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from protocols.ids import NAME_PATTERN
+
+SCHEMA_VERSION = 1
+
+DeviceId = Annotated[
+    str, Field(pattern=NAME_PATTERN, description="Device id: lowercase letters, digits, - and _.")
+]
+Ref = Annotated[
+    str,
+    Field(min_length=1, max_length=64, description="Id of a coordinator record, as in the bundle."),
+]
+Detail = Annotated[str, Field(max_length=500, description="Free text for people, never parsed.")]
+
+
+class WireModel(BaseModel):
+    """Base of every wire model: immutable; unknown fields and NaN/infinity are errors.
+
+    JSON has no infinity: pydantic would write it as null, which then fails to read back.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+# --- vocabularies -------------------------------------------------------------------------------
+
+
+class EventKind(StrEnum):
+    """What a device reports; also the last topic level of `.../evt/{kind}`."""
+
+    ATTENDANCE = "attendance"
+    ACCESS = "access"
+    VIOLATION = "violation"
+    HEARTBEAT = "heartbeat"
+    ATTEMPT = "attempt"
+
+
+class CommandName(StrEnum):
+    """What the coordinator asks of a device; also the last topic level of `.../cmd/{name}`."""
+
+    BUNDLE = "bundle"
+    OPEN = "open"
+    REBOOT = "reboot"
+    CONFIG = "config"
+
+
+class ReasonCode(StrEnum):
+    """Why a station accepted or refused someone: one vocabulary for doors and gates."""
+
+    OK = "ok"
+    UNKNOWN_CARD = "unknown_card"
+    CARD_SUSPENDED = "card_suspended"
+    NO_FACE = "no_face"
+    SEVERAL_FACES = "several_faces"
+    FACE_QUALITY_LOW = "face_quality_low"
+    FACE_MISMATCH = "face_mismatch"
+    FACE_UNCERTAIN = "face_uncertain"
+    NOT_LIVE = "not_live"
+    NO_TEMPLATE = "no_template"
+    OUTSIDE_GEOFENCE = "outside_geofence"
+    NO_ASSIGNMENT = "no_assignment"
+    OUTSIDE_WINDOW = "outside_window"
+    PASS_MALFORMED = "pass_malformed"
+    PASS_FORGED = "pass_forged"
+    PASS_EXPIRED = "pass_expired"
+    PASS_NOT_YET_VALID = "pass_not_yet_valid"
+    PASS_REVOKED = "pass_revoked"
+    WRONG_ZONE = "wrong_zone"
+    OUTSIDE_HOURS = "outside_hours"
+    ANTI_PASSBACK = "anti_passback"
+    NO_BUNDLE = "no_bundle"
+    HARDWARE_FAULT = "hardware_fault"
+
+
+class Station(StrEnum):
+    """The kind of place a device guards."""
+
+    DOOR = "door"
+    GATE = "gate"
+
+
+class Credential(StrEnum):
+    """What the person presented."""
+
+    CARD = "card"
+    QR_PASS = "qr_pass"
+    FACE = "face"
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+
+
+class AccessDecision(StrEnum):
+    GRANTED = "granted"
+    DENIED = "denied"
+
+
+class Direction(StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class AttendanceAction(StrEnum):
+    CHECK_IN = "check_in"
+    CHECK_OUT = "check_out"
+
+
+class ViolationType(StrEnum):
+    """Canonical violations; the coordinator's rules raise the same types from signals."""
+
+    SUPERVISOR_ABSENT = "supervisor_absent"
+    DEVICE_OFFLINE = "device_offline"
+    REPEATED_FAILED_VERIFICATION = "repeated_failed_verification"
+    FORGED_PASS = "forged_pass"
+    REPLAYED_PASS = "replayed_pass"
+    TAMPER = "tamper"
+    GEOFENCE_BREACH = "geofence_breach"
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class ClockSync(StrEnum):
+    """Whether the device clock is disciplined (NTP/chrony); unsynced clocks make times suspect."""
+
+    SYNCED = "synced"
+    UNSYNCED = "unsynced"
+    UNKNOWN = "unknown"
+
+
+class DeathCause(StrEnum):
+    SHUTDOWN = "shutdown"
+    CONNECTION_LOST = "connection_lost"
+
+
+class BundleStatus(StrEnum):
+    APPLIED = "applied"
+    REFUSED = "refused"
+
+
+class CommandStatus(StrEnum):
+    DONE = "done"
+    FAILED = "failed"
+    REFUSED = "refused"
+
+
+# --- device state (retained) --------------------------------------------------------------------
+
+
+class Birth(WireModel):
+    """Published retained when a device connects: it is online, with this software and bundle."""
+
+    type: Literal["birth"] = "birth"
+    agent_version: str = Field(max_length=40, description="Version of the edge agent software.")
+    profile: str = Field(max_length=64, description="Firmware profile name the device runs.")
+    bundle_version: int | None = Field(
+        default=None, ge=0, description="Version of the assignment bundle in force, if any."
+    )
+
+
+class Death(WireModel):
+    """Retained offline marker: sent on a clean stop, or by the broker as the last will."""
+
+    type: Literal["death"] = "death"
+    cause: DeathCause = Field(description="A clean shutdown, or the connection was lost (will).")
+
+
+# --- events -------------------------------------------------------------------------------------
+
+
+class Health(WireModel):
+    """A device's vital signs, sampled when the heartbeat is built."""
+
+    cpu_temp_c: float | None = Field(
+        default=None, ge=-40, le=150, description="SoC temperature in °C; None if unreadable."
+    )
+    load_1m: float = Field(ge=0, description="One-minute load average.")
+    disk_free_bytes: int = Field(ge=0, description="Free bytes on the data partition.")
+    memory_used_pct: float = Field(ge=0, le=100, description="Share of RAM in use, percent.")
+    clock_sync: ClockSync = Field(description="Whether the wall clock is synchronised.")
+    agent_version: str = Field(max_length=40, description="Version of the edge agent software.")
+    bundle_version: int | None = Field(
+        default=None, ge=0, description="Version of the assignment bundle in force, if any."
+    )
+    outbox_depth: int = Field(ge=0, description="Events waiting in the outbox, not yet acked.")
+
+
+class Heartbeat(WireModel):
+    """Periodic proof of life with health figures."""
+
+    type: Literal["heartbeat"] = "heartbeat"
+    health: Health
+
+
+class Attendance(WireModel):
+    """A supervisor (or student) checked in or out for an exam session."""
+
+    type: Literal["attendance"] = "attendance"
+    action: AttendanceAction
+    person_ref: Ref
+    assignment_ref: Ref | None = Field(
+        default=None, description="The supervisor assignment this attendance belongs to."
+    )
+    face_distance: float | None = Field(
+        default=None, ge=0, description="Embedding distance of the face check, if one was made."
+    )
+
+
+class Attempt(WireModel):
+    """Every decision a station made, accepted or refused, with its reason."""
+
+    type: Literal["attempt"] = "attempt"
+    station: Station
+    credential: Credential
+    outcome: Outcome
+    reason: ReasonCode
+    subject_ref: Ref | None = Field(
+        default=None, description="The person the credential claims to be, when known."
+    )
+    face_distance: float | None = Field(default=None, ge=0)
+    detail: Detail | None = None
+
+
+class Access(WireModel):
+    """A gate let someone through or not."""
+
+    type: Literal["access"] = "access"
+    decision: AccessDecision
+    reason: ReasonCode
+    direction: Direction
+    credential: Credential
+    subject_ref: Ref | None = None
+    pass_ref: Ref | None = Field(default=None, description="Id of the signed pass shown.")
+
+
+class Violation(WireModel):
+    """Something a device saw that breaks the rules."""
+
+    type: Literal["violation"] = "violation"
+    violation_type: ViolationType
+    severity: Severity
+    confidence: float = Field(ge=0, le=1, description="How sure the device is, 0 to 1.")
+    subject_ref: Ref | None = None
+    evidence_ref: str | None = Field(
+        default=None, max_length=200, description="Where the evidence is kept, e.g. a snapshot id."
+    )
+    detail: Detail | None = None
+
+
+# --- commands and replies -----------------------------------------------------------------------
+
+
+class OpenDoor(WireModel):
+    """Ask a device to release its door or gate relay."""
+
+    type: Literal["open"] = "open"
+    command_id: UUID
+    hold_s: float = Field(default=3.0, gt=0, le=30, description="How long the relay stays on.")
+
+
+class Reboot(WireModel):
+    """Ask a device to restart its agent."""
+
+    type: Literal["reboot"] = "reboot"
+    command_id: UUID
+    reason: Detail
+
+
+class ConfigChange(WireModel):
+    """Ask a device to change named settings of its firmware profile."""
+
+    type: Literal["config"] = "config"
+    command_id: UUID
+    settings: dict[Annotated[str, Field(max_length=64)], str | int | float | bool] = Field(
+        description="Setting name to new value; the device refuses names it does not know."
+    )
+
+
+class CommandResult(WireModel):
+    """A device's reply to a command."""
+
+    type: Literal["command_result"] = "command_result"
+    command_id: UUID
+    status: CommandStatus
+    detail: Detail | None = None
+
+
+class BundleAck(WireModel):
+    """A device's reply to an assignment bundle: applied, or refused with the reason."""
+
+    type: Literal["bundle_ack"] = "bundle_ack"
+    bundle_version: int = Field(ge=0)
+    status: BundleStatus
+    reason: Detail | None = None
+
+
+StatePayload = Birth | Death
+EventPayload = Heartbeat | Attendance | Attempt | Access | Violation
+CommandPayload = OpenDoor | Reboot | ConfigChange
+AckPayload = CommandResult | BundleAck
+Payload = Annotated[
+    StatePayload | EventPayload | CommandPayload | AckPayload, Field(discriminator="type")
+]
+
+
+class Envelope(WireModel):
+    """What travels on every topic: who sent it, in which boot, in what order, and the payload.
+
+    `device_id` is the device the message is from (or, for commands, for). `boot_id` is new each
+    time the sender starts, and `seq` counts the sender's sequenced messages within one boot from 1,
+    so a receiver can see gaps. State messages (birth, death) are not sequenced and carry seq 0.
+    """
+
+    schema_version: Literal[1] = Field(default=1, description="Version of this envelope format.")
+    message_id: UUID = Field(description="UUIDv7, unique per message; the deduplication key.")
+    device_id: DeviceId
+    boot_id: UUID = Field(description="New for every start of the sending process.")
+    seq: int = Field(ge=0, description="Sequence number within the boot; 0 for state messages.")
+    device_time: AwareDatetime = Field(description="Wall clock of the sender when it was made.")
+    monotonic_ns: int = Field(ge=0, description="Monotonic clock of the sender, nanoseconds.")
+    replayed: bool = Field(
+        default=False, description="True when sent late from the outbox after being offline."
+    )
+    payload: Payload
+
+    @field_validator("device_time")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+
+MESSAGE_TYPES: tuple[type[WireModel], ...] = (
+    Birth,
+    Death,
+    Heartbeat,
+    Attendance,
+    Attempt,
+    Access,
+    Violation,
+    OpenDoor,
+    Reboot,
+    ConfigChange,
+    CommandResult,
+    BundleAck,
+)

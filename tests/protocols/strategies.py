@@ -1,0 +1,114 @@
+"""Hypothesis strategies for every wire message, built from the same constraints as the models."""
+
+import string
+from typing import Any
+
+from hypothesis import strategies as st
+
+from protocols import messages as m
+
+names = st.from_regex(r"\A[a-z0-9][a-z0-9_-]{0,20}\Z")
+refs = st.text(min_size=1, max_size=64)
+details = st.none() | st.text(max_size=500)
+short_text = st.text(alphabet=string.printable, max_size=40)
+fractions = st.floats(min_value=0, max_value=1)
+distances = st.none() | st.floats(min_value=0, max_value=10)
+versions = st.none() | st.integers(min_value=0, max_value=2**31)
+aware_times = st.datetimes(timezones=st.timezones())
+
+health = st.builds(
+    m.Health,
+    cpu_temp_c=st.none() | st.floats(min_value=-40, max_value=150),
+    load_1m=st.floats(min_value=0, max_value=64),
+    disk_free_bytes=st.integers(min_value=0, max_value=2**40),
+    memory_used_pct=st.floats(min_value=0, max_value=100),
+    clock_sync=st.sampled_from(m.ClockSync),
+    agent_version=short_text,
+    bundle_version=versions,
+    outbox_depth=st.integers(min_value=0, max_value=10**6),
+)
+
+PAYLOADS: dict[type[m.WireModel], st.SearchStrategy[Any]] = {
+    m.Birth: st.builds(
+        m.Birth, agent_version=short_text, profile=short_text, bundle_version=versions
+    ),
+    m.Death: st.builds(m.Death, cause=st.sampled_from(m.DeathCause)),
+    m.Heartbeat: st.builds(m.Heartbeat, health=health),
+    m.Attendance: st.builds(
+        m.Attendance,
+        action=st.sampled_from(m.AttendanceAction),
+        person_ref=refs,
+        assignment_ref=st.none() | refs,
+        face_distance=distances,
+    ),
+    m.Attempt: st.builds(
+        m.Attempt,
+        station=st.sampled_from(m.Station),
+        credential=st.sampled_from(m.Credential),
+        outcome=st.sampled_from(m.Outcome),
+        reason=st.sampled_from(m.ReasonCode),
+        subject_ref=st.none() | refs,
+        face_distance=distances,
+        detail=details,
+    ),
+    m.Access: st.builds(
+        m.Access,
+        decision=st.sampled_from(m.AccessDecision),
+        reason=st.sampled_from(m.ReasonCode),
+        direction=st.sampled_from(m.Direction),
+        credential=st.sampled_from(m.Credential),
+        subject_ref=st.none() | refs,
+        pass_ref=st.none() | refs,
+    ),
+    m.Violation: st.builds(
+        m.Violation,
+        violation_type=st.sampled_from(m.ViolationType),
+        severity=st.sampled_from(m.Severity),
+        confidence=fractions,
+        subject_ref=st.none() | refs,
+        evidence_ref=st.none() | st.text(max_size=200),
+        detail=details,
+    ),
+    m.OpenDoor: st.builds(m.OpenDoor, command_id=st.uuids(), hold_s=st.floats(0.1, 30)),
+    m.Reboot: st.builds(m.Reboot, command_id=st.uuids(), reason=st.text(max_size=500)),
+    m.ConfigChange: st.builds(
+        m.ConfigChange,
+        command_id=st.uuids(),
+        settings=st.dictionaries(
+            st.text(max_size=64),
+            st.text(max_size=20)
+            | st.integers()
+            | st.floats(allow_nan=False, allow_infinity=False)
+            | st.booleans(),
+            max_size=5,
+        ),
+    ),
+    m.CommandResult: st.builds(
+        m.CommandResult,
+        command_id=st.uuids(),
+        status=st.sampled_from(m.CommandStatus),
+        detail=details,
+    ),
+    m.BundleAck: st.builds(
+        m.BundleAck,
+        bundle_version=st.integers(min_value=0, max_value=2**31),
+        status=st.sampled_from(m.BundleStatus),
+        reason=details,
+    ),
+}
+
+any_payload = st.one_of(*PAYLOADS.values())
+
+
+@st.composite
+def envelopes(draw: st.DrawFn, payload: st.SearchStrategy[Any] = any_payload) -> m.Envelope:
+    return m.Envelope(
+        message_id=draw(st.uuids()),
+        device_id=draw(names),
+        boot_id=draw(st.uuids()),
+        seq=draw(st.integers(min_value=0, max_value=2**40)),
+        device_time=draw(aware_times),
+        monotonic_ns=draw(st.integers(min_value=0, max_value=2**63)),
+        replayed=draw(st.booleans()),
+        payload=draw(payload),
+    )
