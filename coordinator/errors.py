@@ -1,13 +1,56 @@
-"""Errors of the coordinator; each says what to do about it."""
+"""Errors of the coordinator; each says what to do about it, and maps to one HTTP status."""
 
 
 class CoordinatorError(Exception):
     """Base of every error the coordinator raises on purpose."""
 
+    status_code = 400
+    code = "bad_request"
+
 
 class SettingsError(CoordinatorError, ValueError):
     """The coordinator's settings are missing or unsafe."""
 
+    code = "settings"
+
 
 class DatabaseNotReadyError(CoordinatorError, RuntimeError):
     """The database schema is not at the version this code needs."""
+
+    status_code = 503
+    code = "database_not_ready"
+
+
+class AuthenticationError(CoordinatorError, PermissionError):
+    """No valid credentials: sign in (again)."""
+
+    status_code = 401
+    code = "not_authenticated"
+
+
+class ForbiddenError(CoordinatorError, PermissionError):
+    """Signed in, but this role may not do this."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFoundError(CoordinatorError, LookupError):
+    """No such object, or not one the caller may see (the two are not told apart)."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class ConflictError(CoordinatorError, ValueError):
+    """The change clashes with what is stored (a duplicate, an overlap, a wrong state)."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class RateLimitedError(CoordinatorError, RuntimeError):
+    """Too many attempts; wait before trying again."""
+
+    status_code = 429
+    code = "rate_limited"

@@ -30,6 +30,11 @@ install_debian_packages() {
     "${missing[@]}" >/dev/null
 }
 
+quiet_pip() {
+  # Some machines list package folders in pip.conf that do not exist; pip warns about each one.
+  .venv/bin/python -m pip --quiet "$@" 2> >(grep -v 'is ignored: it is neither a file' >&2)
+}
+
 install_python_packages() {
   python3 -c 'import sys; assert sys.version_info >= (3, 11), sys.version' \
     || { say "Python 3.11 or newer is needed"; exit 1; }
@@ -41,8 +46,8 @@ install_python_packages() {
   fi
   [ -x .venv/bin/python ] || { say "creating the Python environment .venv"; python3 -m venv .venv; }
   say "installing Python packages into .venv (the first time takes a few minutes)"
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -c constraints.txt -e '.[agent,coordinator,vision,dev]'
+  quiet_pip install --upgrade pip
+  quiet_pip install -c constraints.txt -e '.[agent,coordinator,vision,dev]'
   echo "$stamp" > .venv/.installed
 }
 

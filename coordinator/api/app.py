@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from coordinator import __version__
+from coordinator.api.errors import ERROR_RESPONSES, install_error_handlers
 from coordinator.api.routes import events, health
 from coordinator.core.config import Settings
 from coordinator.db.migrate import require_current
@@ -21,6 +22,7 @@ def create_app(settings: Settings) -> FastAPI:
         engine = make_engine(settings.database_url)
         require_current(engine)
         app.state.sessions = make_sessionmaker(engine)
+        app.state.settings = settings
         app.state.ingest = (
             IngestWorker(settings, app.state.sessions) if settings.mqtt_enabled else None
         )
@@ -39,7 +41,9 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url="/docs",
+        responses=ERROR_RESPONSES,
     )
-    app.include_router(events.router, prefix=API_PREFIX)
-    app.include_router(health.router, prefix=API_PREFIX)
+    install_error_handlers(app)
+    for router in (events.router, health.router):
+        app.include_router(router, prefix=API_PREFIX)
     return app

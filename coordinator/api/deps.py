@@ -1,10 +1,19 @@
-"""Dependencies shared by routes."""
+"""Dependencies shared by routes: the database session, the signed-in user, who may call what."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+
+from coordinator.auth.tokens import read_access_token
+from coordinator.core.config import Settings
+from coordinator.db.enums import Role
+from coordinator.db.models import User
+from coordinator.errors import AuthenticationError, ForbiddenError
+from coordinator.services.audit import Actor
+from coordinator.services.scope import Scope, scope_of
 
 
 def _session(request: Request) -> Iterator[Session]:
@@ -12,4 +21,58 @@ def _session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
 SessionDep = Annotated[Session, Depends(_session)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+_bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/sign-in.")
+
+
+def _current_user(
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    if credentials is None:
+        raise AuthenticationError("sign in first: send 'Authorization: Bearer <access token>'")
+    claims = read_access_token(settings.secret_key, credentials.credentials)
+    user = session.get(User, claims.user_id)
+    if user is None or not user.is_active:
+        raise AuthenticationError("this account is disabled or gone: sign in again")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(_current_user)]
+
+
+def allow(*roles: Role) -> Callable[[User], User]:
+    """A dependency that lets only `roles` through; every route names its roles with it."""
+
+    def check(user: CurrentUser) -> User:
+        if user.role not in roles:
+            raise ForbiddenError(f"a {user.role.value} may not do this")
+        return user
+
+    return check
+
+
+def _actor(request: Request, user: CurrentUser) -> Actor:
+    address = request.client.host if request.client else None
+    return Actor(user.id, user.email, address, request.headers.get("user-agent"))
+
+
+def _scope(session: SessionDep, user: CurrentUser) -> Scope:
+    return scope_of(session, user)
+
+
+ActorDep = Annotated[Actor, Depends(_actor)]
+ScopeDep = Annotated[Scope, Depends(_scope)]
+
+ADMIN = Depends(allow(Role.ADMIN))
+PLANNERS = Depends(allow(Role.ADMIN, Role.MANAGER))
+STAFF = Depends(allow(Role.ADMIN, Role.MANAGER, Role.SUPERVISOR))
+DEVICE_KEEPERS = Depends(allow(Role.ADMIN, Role.TECHNICIAN))
+EVERYONE = Depends(allow(*Role))

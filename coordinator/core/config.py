@@ -7,6 +7,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocols.codec import DEFAULT_MAX_MESSAGE_BYTES
 
+# Development runs (demo, tests) may use this; production refuses it.
+DEVELOPMENT_SECRET_KEY = "development-only-insecure-secret-key-do-not-deploy"
+
 
 class Settings(BaseSettings):
     """Built once by the app factory or the CLI; never at import time."""
@@ -40,6 +43,17 @@ class Settings(BaseSettings):
         ge=0,
         description="How long the broker queues events for a stopped ingest worker.",
     )
+    secret_key: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_SECRET_KEY),
+        min_length=32,
+        description="Root secret (32+ chars); token, card-hash and template keys derive from it.",
+    )
+    access_token_minutes: int = Field(
+        default=15, ge=1, le=120, description="Lifetime of an access token."
+    )
+    refresh_token_days: int = Field(
+        default=14, ge=1, le=90, description="Lifetime of a refresh token family's members."
+    )
     site: str | None = Field(default=None, description="Ingest only this site; all if unset.")
     ingest_batch_size: int = Field(default=200, ge=1, description="Messages per database commit.")
     max_message_bytes: int = Field(
@@ -51,6 +65,8 @@ class Settings(BaseSettings):
         if self.environment != "production":
             return self
         problems = []
+        if self.secret_key.get_secret_value() == DEVELOPMENT_SECRET_KEY:
+            problems.append("COORDINATOR_SECRET_KEY must be set to a random value")
         if self.database_url.startswith("sqlite"):
             problems.append("COORDINATOR_DATABASE_URL must point at PostgreSQL")
         if self.mqtt_enabled and not (self.mqtt_username and self.mqtt_password):

@@ -2,11 +2,47 @@
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, Integer, LargeBinary, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+from coordinator.db.enums import (
+    AssignmentStatus,
+    DeviceStatus,
+    GateDirection,
+    Role,
+    StudentStatus,
+    ViolationStatus,
+)
+from protocols import (
+    AccessDecision,
+    AttendanceAction,
+    Credential,
+    Direction,
+    Outcome,
+    ReasonCode,
+    Severity,
+    Station,
+    ViolationType,
+)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -28,8 +64,30 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def str_enum(enum: type[StrEnum]) -> Enum:
+    """A portable enum column: VARCHAR plus a CHECK constraint, storing the values."""
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=True,
+        length=max(len(member.value) for member in enum),
+        values_callable=lambda members: [member.value for member in members],
+        name=enum.__name__.lower(),
+        validate_strings=True,
+    )
+
+
 class Base(DeclarativeBase):
-    pass
+    # Deterministic constraint names, so migrations can drop what they created on both backends.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
 
 
 def utc_now() -> datetime:
@@ -71,3 +129,392 @@ class DeadLetter(Base):
     body: Mapped[bytes] = mapped_column(LargeBinary)
     reason: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+# --- places ---------------------------------------------------------------------------------------
+
+
+class Site(Base):
+    """A campus; `code` is its MQTT topic level, `time_zone` rules schedules and display."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    time_zone: Mapped[str] = mapped_column(String(64))
+
+
+class Building(Base):
+    __tablename__ = "buildings"
+    __table_args__ = (UniqueConstraint("site_id", "code", name="uq_buildings_site_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="RESTRICT"), index=True)
+    code: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Room(Base):
+    """An exam room; the door station checks it is within `geofence_radius_m` of the centre."""
+
+    __tablename__ = "rooms"
+    __table_args__ = (UniqueConstraint("building_id", "code", name="uq_rooms_building_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    building_id: Mapped[int] = mapped_column(
+        ForeignKey("buildings.id", ondelete="RESTRICT"), index=True
+    )
+    code: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(200))
+    capacity: Mapped[int]
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    geofence_radius_m: Mapped[float | None] = mapped_column(Float)
+
+
+class Gate(Base):
+    """A campus gate into a zone."""
+
+    __tablename__ = "gates"
+    __table_args__ = (UniqueConstraint("site_id", "code", name="uq_gates_site_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="RESTRICT"), index=True)
+    building_id: Mapped[int | None] = mapped_column(
+        ForeignKey("buildings.id", ondelete="RESTRICT"), index=True
+    )
+    code: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(200))
+    zone: Mapped[str] = mapped_column(String(63))
+    direction: Mapped[GateDirection] = mapped_column(str_enum(GateDirection))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    geofence_radius_m: Mapped[float | None] = mapped_column(Float)
+
+
+class Device(Base):
+    """An edge device; `id` is the device id used on the wire."""
+
+    __tablename__ = "devices"
+    __table_args__ = (CheckConstraint("room_id IS NULL OR gate_id IS NULL", name="one_place"),)
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="RESTRICT"), index=True)
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="RESTRICT"))
+    gate_id: Mapped[int | None] = mapped_column(ForeignKey("gates.id", ondelete="RESTRICT"))
+    profile: Mapped[str] = mapped_column(String(64))
+    status: Mapped[DeviceStatus] = mapped_column(str_enum(DeviceStatus))
+    agent_version: Mapped[str | None] = mapped_column(String(40))
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    public_key: Mapped[str | None] = mapped_column(String(100))
+
+
+# --- people ---------------------------------------------------------------------------------------
+
+
+class User(Base):
+    """A staff member who signs in: admin, manager, supervisor or technician."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(str_enum(Role))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+    buildings: Mapped[list[Building]] = relationship(secondary="manager_buildings")
+
+
+class ManagerBuilding(Base):
+    """Which buildings a manager may read and change."""
+
+    __tablename__ = "manager_buildings"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    building_id: Mapped[int] = mapped_column(
+        ForeignKey("buildings.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Student(Base):
+    __tablename__ = "students"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_number: Mapped[str] = mapped_column(String(32), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[StudentStatus] = mapped_column(str_enum(StudentStatus))
+
+
+class CardCredential(Base):
+    """A card linked to a user or a student; the UID is kept only as a keyed hash."""
+
+    __tablename__ = "card_credentials"
+    __table_args__ = (
+        CheckConstraint("(user_id IS NULL) <> (student_id IS NULL)", name="one_owner"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    label: Mapped[str | None] = mapped_column(String(100))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class FaceTemplate(Base):
+    """A person's face embeddings, sealed (AES-GCM); photos are never stored or sent."""
+
+    __tablename__ = "face_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    model: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+# --- exams ----------------------------------------------------------------------------------------
+
+
+class Exam(Base):
+    __tablename__ = "exams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(63), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+
+
+class ExamSession(Base):
+    """An exam held in one room for a time window (UTC)."""
+
+    __tablename__ = "exam_sessions"
+    __table_args__ = (CheckConstraint("ends_at > starts_at", name="ends_after_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exam_id: Mapped[int] = mapped_column(ForeignKey("exams.id", ondelete="RESTRICT"), index=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="RESTRICT"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class SessionEnrolment(Base):
+    """A student expected at an exam session."""
+
+    __tablename__ = "session_enrolments"
+
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("exam_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    student_id: Mapped[int] = mapped_column(
+        ForeignKey("students.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Assignment(Base):
+    """A supervisor assigned to an exam session, through its life cycle."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        UniqueConstraint("session_id", "supervisor_id", name="uq_assignments_session_supervisor"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("exam_sessions.id", ondelete="RESTRICT"), index=True
+    )
+    supervisor_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    status: Mapped[AssignmentStatus] = mapped_column(str_enum(AssignmentStatus))
+    checked_in_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    checked_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+# --- what happened --------------------------------------------------------------------------------
+
+
+class AttendanceRecord(Base):
+    """A check-in or check-out of a supervisor or student at an exam session."""
+
+    __tablename__ = "attendance"
+    __table_args__ = (
+        CheckConstraint("(user_id IS NULL) <> (student_id IS NULL)", name="one_person"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("exam_sessions.id", ondelete="RESTRICT"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id", ondelete="RESTRICT"))
+    action: Mapped[AttendanceAction] = mapped_column(str_enum(AttendanceAction))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id", ondelete="RESTRICT"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="RESTRICT"))
+
+
+class AttemptRecord(Base):
+    """Every decision a device made, accepted or refused, with its reason."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[str] = mapped_column(
+        ForeignKey("devices.id", ondelete="RESTRICT"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    station: Mapped[Station] = mapped_column(str_enum(Station))
+    credential: Mapped[Credential] = mapped_column(str_enum(Credential))
+    outcome: Mapped[Outcome] = mapped_column(str_enum(Outcome))
+    reason: Mapped[ReasonCode] = mapped_column(str_enum(ReasonCode))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id", ondelete="RESTRICT"))
+    face_distance: Mapped[float | None] = mapped_column(Float)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="RESTRICT"))
+
+
+class StudentPass(Base):
+    """A signed pass issued to a student; `pass_ref` is the id inside the QR payload."""
+
+    __tablename__ = "passes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pass_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    student_id: Mapped[int] = mapped_column(
+        ForeignKey("students.id", ondelete="RESTRICT"), index=True
+    )
+    zones: Mapped[list[str]] = mapped_column(JSON)
+    valid_from: Mapped[datetime] = mapped_column(UtcDateTime())
+    valid_until: Mapped[datetime] = mapped_column(UtcDateTime())
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    revoked_reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class AccessLog(Base):
+    """A gate's decision on someone passing."""
+
+    __tablename__ = "access_logs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gate_id: Mapped[int] = mapped_column(ForeignKey("gates.id", ondelete="RESTRICT"), index=True)
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id", ondelete="RESTRICT"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    decision: Mapped[AccessDecision] = mapped_column(str_enum(AccessDecision))
+    reason: Mapped[ReasonCode] = mapped_column(str_enum(ReasonCode))
+    direction: Mapped[Direction] = mapped_column(str_enum(Direction))
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id", ondelete="RESTRICT"))
+    pass_id: Mapped[int | None] = mapped_column(ForeignKey("passes.id", ondelete="RESTRICT"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="RESTRICT"))
+
+
+class ViolationRecord(Base):
+    """A violation raised by a device, a rule or a supervisor, and its review."""
+
+    __tablename__ = "violations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[ViolationType] = mapped_column(str_enum(ViolationType))
+    severity: Mapped[Severity] = mapped_column(str_enum(Severity))
+    status: Mapped[ViolationStatus] = mapped_column(str_enum(ViolationStatus), index=True)
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("exam_sessions.id", ondelete="RESTRICT"), index=True
+    )
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id", ondelete="RESTRICT"))
+    reported_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    confidence: Mapped[float] = mapped_column(Float)
+    evidence_ref: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[str | None] = mapped_column(String(500))
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    notes: Mapped[str | None] = mapped_column(Text)
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    message: Mapped[str] = mapped_column(String(500))
+    link: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+# --- sign-in --------------------------------------------------------------------------------------
+
+
+class RefreshToken(Base):
+    """One refresh token of a rotation family; reuse of a used token revokes the family."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    family_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class RecoveryCode(Base):
+    """A single-use code that stands in for the TOTP second factor."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(200))
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class SignInAttempt(Base):
+    """Sign-in attempts, counted per account and per address to slow down guessing."""
+
+    __tablename__ = "sign_in_attempts"
+    __table_args__ = (Index("ix_sign_in_attempts_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+
+
+# --- audit ----------------------------------------------------------------------------------------
+
+
+class AuditEntry(Base):
+    """Who changed what, before and after; each row holds the hash of the one before it.
+
+    Rows are only ever inserted. `coordinator audit verify` recomputes the chain and names the
+    first row whose content or predecessor no longer matches.
+    """
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -64,7 +64,9 @@ def test_bad_query_parameters_are_422_naming_the_field(
 ) -> None:
     response = client.get("/api/v1/events", params=params)
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["query", field]
+    body = response.json()
+    assert body["code"] == "invalid_input"
+    assert [error["field"] for error in body["fields"]] == [field]
 
 
 def test_health_answers(client: TestClient) -> None:

@@ -12,6 +12,7 @@ def test_production_refuses_sqlite_and_an_open_broker() -> None:
     message = str(raised.value)
     assert "must point at PostgreSQL" in message
     assert "COORDINATOR_MQTT_PASSWORD must be set" in message
+    assert "COORDINATOR_SECRET_KEY must be set to a random value" in message
 
 
 def test_production_accepts_postgres_with_broker_credentials() -> None:
@@ -20,6 +21,7 @@ def test_production_accepts_postgres_with_broker_credentials() -> None:
         database_url="postgresql+psycopg://coordinator@db/campus",
         mqtt_username="coordinator",
         mqtt_password=SecretStr("from-a-secret-store"),
+        secret_key=SecretStr("k" * 40),
     )
     assert settings.mqtt_password is not None
     assert "from-a-secret-store" not in repr(settings)

@@ -1,0 +1,1 @@
+"""Sign-in, tokens and the keys derived from the coordinator's secret."""

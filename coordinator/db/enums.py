@@ -1,0 +1,53 @@
+"""Vocabularies of the coordinator's own records (wire vocabularies come from `protocols`)."""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MANAGER = "manager"
+    SUPERVISOR = "supervisor"
+    TECHNICIAN = "technician"
+
+
+class StudentStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    GRADUATED = "graduated"
+
+
+class DeviceStatus(StrEnum):
+    REGISTERED = "registered"
+    ACTIVE = "active"
+    RETIRED = "retired"
+
+
+class GateDirection(StrEnum):
+    IN = "in"
+    OUT = "out"
+    BOTH = "both"
+
+
+class AssignmentStatus(StrEnum):
+    """proposed → accepted | declined; accepted → checked_in → checked_out; or absent."""
+
+    PROPOSED = "proposed"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    CHECKED_IN = "checked_in"
+    CHECKED_OUT = "checked_out"
+    ABSENT = "absent"
+
+
+class ViolationStatus(StrEnum):
+    """open → acknowledged → resolved | dismissed."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    DISMISSED = "dismissed"
+
+
+class PersonKind(StrEnum):
+    USER = "user"
+    STUDENT = "student"
