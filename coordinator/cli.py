@@ -1,6 +1,8 @@
 """`coordinator`: migrate the database and serve the API with MQTT ingest."""
 
 import logging
+import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -9,9 +11,15 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from coordinator.api.app import create_app
+from coordinator.auth.passwords import Passwords
+from coordinator.auth.service import create_admin
 from coordinator.core.config import Settings
-from coordinator.db.migrate import upgrade
+from coordinator.db.migrate import require_current, upgrade
+from coordinator.db.session import make_engine, make_sessionmaker
 from coordinator.errors import CoordinatorError, SettingsError
+from coordinator.schemas.csv_io import CsvKind
+from coordinator.services.audit import verify_chain
+from coordinator.services.csv_io import CsvRejectedError, admin_actor, import_csv
 
 app = typer.Typer(add_completion=False, help="Campus coordinator.", no_args_is_help=True)
 
@@ -40,6 +48,65 @@ def migrate(database_url: DatabaseOption = None) -> None:
     typer.echo("database is up to date")
 
 
+ADMIN_PASSWORD_VARIABLE = "COORDINATOR_ADMIN_PASSWORD"
+
+
+@app.command("create-admin")
+def create_admin_account(
+    email: Annotated[str, typer.Option(help="The admin's email; they sign in with it.")],
+    full_name: Annotated[str, typer.Option(help="The admin's full name.")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Create an admin; asks for the password, or reads COORDINATOR_ADMIN_PASSWORD in scripts."""
+    settings = load_settings(database_url=database_url)
+    # Never a command-line option: arguments show up in `ps` and the shell history.
+    password = os.environ.get(ADMIN_PASSWORD_VARIABLE) or typer.prompt(
+        "Password (12+ characters)", hide_input=True, confirmation_prompt=True
+    )
+    engine = make_engine(settings.database_url)
+    try:
+        require_current(engine)
+        with make_sessionmaker(engine).begin() as session:
+            user = create_admin(
+                session, Passwords(), email=email, full_name=full_name, password=password
+            )
+            typer.echo(f"admin {user.email} created (id {user.id}); enrols TOTP at first sign-in")
+    finally:
+        engine.dispose()
+
+
+@app.command("import-csv")
+def import_csv_file(
+    kind: Annotated[CsvKind, typer.Argument(help="What the file holds.")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The CSV file.")],
+    as_email: Annotated[str, typer.Option("--as", help="Email of the admin doing the import.")],
+    dry_run: Annotated[bool, typer.Option(help="Check every row, write nothing.")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Import a CSV file all-or-nothing, audited as the named admin; see docs/csv.md."""
+    settings = load_settings(database_url=database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        require_current(engine)
+        with make_sessionmaker(engine).begin() as session:
+            actor, scope = admin_actor(session, as_email, address="cli")
+            result = import_csv(
+                session, kind, file.read_bytes(), actor=actor, scope=scope, dry_run=dry_run
+            )
+    except CsvRejectedError as rejected:
+        for problem in rejected.problems:
+            typer.echo(f"row {problem.row}, {problem.column or '-'}: {problem.message}", err=True)
+        typer.echo(f"coordinator: {rejected}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    verb = "would create" if dry_run else "created"
+    typer.echo(
+        f"{kind.value}: {verb} {result.created}, updated {result.updated}, "
+        f"unchanged {result.unchanged}"
+    )
+
+
 @app.command()
 def serve(
     database_url: DatabaseOption = None,
@@ -57,7 +124,32 @@ def serve(
         mqtt_port=mqtt_port,
     )
     typer.echo(f"coordinator on http://{settings.http_host}:{settings.http_port}/docs")
+    logging.getLogger("coordinator").setLevel(logging.INFO)  # a server's log says what it does
     uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port)
+
+
+audit = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(audit, name="audit")
+
+
+@audit.command("verify")
+def verify_audit(database_url: DatabaseOption = None) -> None:
+    """Recompute the audit log's hash chain; exit 1 naming the first edited or missing row."""
+    settings = load_settings(database_url=database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            report = verify_chain(session)
+    finally:
+        engine.dispose()
+    if report.broken is not None:
+        typer.echo(
+            f"audit log BROKEN at entry {report.broken.entry_id}: {report.broken.problem} "
+            f"({report.checked} entries checked)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"audit log intact: {report.checked} entries; newest hash {report.head}")
 
 
 @app.callback()
@@ -66,7 +158,11 @@ def _root() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Warnings only by default: a command's answer (or its one-line error) must not drown in
+    # library chatter such as Alembic's INFO lines; `serve` turns our own INFO logs back on.
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     try:
         app()
     except (CoordinatorError, SQLAlchemyError) as error:

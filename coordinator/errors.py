@@ -49,6 +49,13 @@ class ConflictError(CoordinatorError, ValueError):
     code = "conflict"
 
 
+class InvalidInputError(CoordinatorError, ValueError):
+    """Input that is well-formed but not acceptable, named by field."""
+
+    status_code = 422
+    code = "invalid_input"
+
+
 class RateLimitedError(CoordinatorError, RuntimeError):
     """Too many attempts; wait before trying again."""
 

@@ -8,21 +8,29 @@ import argparse
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
+from sqlalchemy import select
 
+from coordinator.auth.tokens import issue_access_token
 from coordinator.broker_config import free_port, write_broker_config
+from coordinator.db.models import User
+from coordinator.db.session import make_engine, make_sessionmaker
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / ".demo"
 SITE = "demo"
 COORDINATOR_USER = "coordinator"
+ADMIN_EMAIL = "admin@demo.campus"
 
 Process = subprocess.Popen[bytes]
 
@@ -60,9 +68,10 @@ def ingest_connected(api: str) -> bool:
         return False
 
 
-def stored_events(api: str) -> int | None:
+def stored_events(api: str, headers: dict[str, str]) -> int | None:
     try:
-        return int(httpx.get(f"{api}/api/v1/events", params={"limit": 1}).json()["total"])
+        page = httpx.get(f"{api}/api/v1/events", params={"limit": 1}, headers=headers).json()
+        return int(page["total"])
     except (httpx.HTTPError, ValueError, KeyError):
         return None
 
@@ -82,8 +91,11 @@ def start_broker(devices: list[str]) -> tuple[int, dict[str, str]]:
     return port, users
 
 
-def start_coordinator(broker_port: int, password: str, http_port: int) -> str:
+def start_coordinator(
+    broker_port: int, password: str, http_port: int
+) -> tuple[str, dict[str, str]]:
     env = os.environ | {
+        "COORDINATOR_SECRET_KEY": secrets.token_urlsafe(32),
         "COORDINATOR_DATABASE_URL": f"sqlite:///{WORK / 'coordinator.sqlite3'}",
         "COORDINATOR_HTTP_PORT": str(http_port),
         "COORDINATOR_MQTT_PORT": str(broker_port),
@@ -93,11 +105,48 @@ def start_coordinator(broker_port: int, password: str, http_port: int) -> str:
     subprocess.run(
         [sys.executable, "-m", "coordinator", "migrate"], env=env, check=True, capture_output=True
     )
+    headers = create_admin(env)
     processes.append(launch("coordinator", [sys.executable, "-m", "coordinator", "serve"], env))
     api = f"http://127.0.0.1:{http_port}"
     wait_until(lambda: ingest_connected(api), "the coordinator")
     say(f"coordinator: on SQLite (.demo/coordinator.sqlite3), API at {api}")
-    return api
+    return api, headers
+
+
+def create_admin(env: dict[str, str]) -> dict[str, str]:
+    """An admin to sign in with (printed once), and a token for this script's progress line."""
+    password = secrets.token_urlsafe(12)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "coordinator",
+            "create-admin",
+            "--email",
+            ADMIN_EMAIL,
+            "--full-name",
+            "Demo Admin",
+        ],
+        env=env | {"COORDINATOR_ADMIN_PASSWORD": password},
+        check=True,
+        capture_output=True,
+    )
+    (WORK / "admin-password.txt").write_text(password + "\n")
+    say(
+        f"sign in as {ADMIN_EMAIL} / {password} (also in .demo/admin-password.txt);"
+        " the first sign-in enrols an authenticator app (TOTP)"
+    )
+    engine = make_engine(env["COORDINATOR_DATABASE_URL"])
+    with make_sessionmaker(engine)() as session:
+        admin_id = session.scalars(select(User.id).where(User.email == ADMIN_EMAIL)).one()
+    engine.dispose()
+    token = issue_access_token(
+        SecretStr(env["COORDINATOR_SECRET_KEY"]),
+        user_id=admin_id,
+        role="admin",
+        lifetime=timedelta(days=1),
+    )
+    return {"Authorization": f"Bearer {token}"}
 
 
 def start_devices(broker_port: int, count: int) -> None:
@@ -132,19 +181,21 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=3, help="How many simulated devices.")
     parser.add_argument("--port", type=int, default=8000, help="HTTP port (another if busy).")
     args = parser.parse_args()
+    # `kill` (SIGTERM) stops the demo as cleanly as Ctrl-C does, children included.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir()
     devices = [f"sim-{n:02d}" for n in range(1, args.devices + 1)]
     try:
         broker_port, users = start_broker(devices)
         http_port = args.port if not is_listening(args.port) else free_port()
-        api = start_coordinator(broker_port, users[COORDINATOR_USER], http_port)
+        api, headers = start_coordinator(broker_port, users[COORDINATOR_USER], http_port)
         start_devices(broker_port, args.devices)
         say(f"open the console:  {api}/docs   (events: {api}/api/v1/events)")
         say(f"logs are in {WORK}; press Ctrl-C to stop everything")
         while all(process.poll() is None for process in processes):
             time.sleep(5)
-            say(f"{stored_events(api)} events stored so far")
+            say(f"{stored_events(api, headers)} events stored so far")
         say(f"a process stopped unexpectedly; see the logs in {WORK}")
     except KeyboardInterrupt:
         say("stopping")

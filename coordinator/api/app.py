@@ -7,7 +7,19 @@ from fastapi import FastAPI
 
 from coordinator import __version__
 from coordinator.api.errors import ERROR_RESPONSES, install_error_handlers
-from coordinator.api.routes import events, health
+from coordinator.api.routes import (
+    assignments,
+    auth,
+    csv_io,
+    events,
+    exams,
+    health,
+    notifications,
+    people,
+    places,
+    records,
+    violations,
+)
 from coordinator.core.config import Settings
 from coordinator.db.migrate import require_current
 from coordinator.db.session import make_engine, make_sessionmaker
@@ -44,6 +56,9 @@ def create_app(settings: Settings) -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
-    for router in (events.router, health.router):
+    for router in (auth.router, csv_io.router, events.router, health.router, notifications.router):
         app.include_router(router, prefix=API_PREFIX)
+    for module in (places, people, exams, assignments, violations, records):
+        for router in module.routers:
+            app.include_router(router, prefix=API_PREFIX)
     return app

@@ -230,6 +230,10 @@ class User(Base):
 
     buildings: Mapped[list[Building]] = relationship(secondary="manager_buildings")
 
+    @property
+    def building_ids(self) -> list[int]:
+        return sorted(building.id for building in self.buildings)
+
 
 class ManagerBuilding(Base):
     """Which buildings a manager may read and change."""

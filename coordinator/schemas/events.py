@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,15 +23,3 @@ class EventPublic(BaseModel):
     received_at: datetime
     replayed: bool
     payload: dict[str, Any]
-
-
-ItemT = TypeVar("ItemT")
-
-
-class Page(BaseModel, Generic[ItemT]):
-    """A page of a list: the items, and how many there are in all."""
-
-    items: list[ItemT]
-    total: int = Field(description="How many items match, on every page.")
-    limit: int
-    offset: int

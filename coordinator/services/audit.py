@@ -89,22 +89,34 @@ class ChainBreak:
     problem: str
 
 
-def verify_chain(session: Session) -> tuple[int, ChainBreak | None]:
-    """How many entries were checked, and the first break in the chain if there is one."""
+@dataclass(frozen=True)
+class ChainReport:
+    """`head` is the newest hash: note it elsewhere to detect removal of the newest entries."""
+
+    checked: int
+    head: str
+    broken: ChainBreak | None
+
+
+def verify_chain(session: Session) -> ChainReport:
+    """Walk the chain from the first entry; stop at the first entry that does not fit."""
     previous, checked = GENESIS, 0
     for entry in _entries(session):
         checked += 1
         if entry.previous_hash != previous:
-            return checked, ChainBreak(entry.id, "the entry before it was changed or deleted")
+            problem = "the entry before it was changed or deleted"
+            return ChainReport(checked, previous, ChainBreak(entry.id, problem))
         if entry_hash(entry) != entry.hash:
-            return checked, ChainBreak(entry.id, "its content was changed after it was written")
+            problem = "its content was changed after it was written"
+            return ChainReport(checked, previous, ChainBreak(entry.id, problem))
         previous = entry.hash
-    return checked, None
+    return ChainReport(checked, previous, None)
 
 
 def _entries(session: Session) -> Iterator[AuditEntry]:
-    yield from session.scalars(select(AuditEntry).order_by(AuditEntry.id).execution_options(
-        yield_per=500))  # fmt: skip
+    yield from session.scalars(
+        select(AuditEntry).order_by(AuditEntry.id).execution_options(yield_per=500)
+    )
 
 
 def _serialise_writers(session: Session) -> None:

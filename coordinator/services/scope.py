@@ -12,7 +12,12 @@ from coordinator.errors import NotFoundError
 
 @dataclass(frozen=True)
 class Scope:
-    """`building_ids` None means every building (admins); managers get theirs; others none."""
+    """`building_ids` None means every building (admins, technicians); managers get theirs.
+
+    Supervisors get none: what they see is decided per record by who it belongs to (see
+    `coordinator.services.records.Placement`). Which routes a role may call at all is decided by
+    the route, not here.
+    """
 
     user_id: int
     role: Role
@@ -34,7 +39,7 @@ class Scope:
 
 
 def scope_of(session: Session, user: User) -> Scope:
-    if user.role is Role.ADMIN:
+    if user.role in (Role.ADMIN, Role.TECHNICIAN):
         return Scope(user.id, user.role, None)
     if user.role is Role.MANAGER:
         rows = session.scalars(

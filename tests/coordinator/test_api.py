@@ -1,20 +1,20 @@
 """`GET /api/v1/events` lists what ingest stored: paginated, filtered, and strict about input."""
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.api.app import create_app
 from coordinator.core.config import Settings
+from coordinator.db.enums import Role
 from coordinator.errors import DatabaseNotReadyError
 from coordinator.services.events import RawMessage, ingest
 from protocols import Attendance, AttendanceAction, Birth, Sender, encode, topic_for
+from tests.coordinator.conftest import Api
 
 
 @pytest.fixture
-def client(database_url: str, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
+def client(api: Api) -> TestClient:
+    """Signed in as a technician (who may read device events), with 8 events stored."""
     messages = []
     for device in ("door-01", "door-02"):
         sender = Sender(device)
@@ -24,11 +24,10 @@ def client(database_url: str, sessions: sessionmaker[Session]) -> Iterator[TestC
             for n in range(3)
         ]
         messages += [RawMessage(topic_for("main", e), encode(e)) for e in envelopes]
-    with sessions.begin() as session:
+    with api.sessions.begin() as session:
         ingest(session, messages, site=None, max_bytes=65536)
-    settings = Settings(database_url=database_url, mqtt_enabled=False)
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
+    api.client.headers.update(api.as_(Role.TECHNICIAN))
+    return api.client
 
 
 def test_lists_events_oldest_first_with_total(client: TestClient) -> None:

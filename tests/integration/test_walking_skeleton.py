@@ -2,26 +2,53 @@
 → PostgreSQL → `GET /api/v1/events`. Every event must arrive exactly once."""
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
+from coordinator.auth.tokens import issue_access_token
 from coordinator.broker_config import free_port
+from coordinator.db.enums import Role
 from coordinator.db.migrate import upgrade
+from coordinator.db.models import User
+from coordinator.db.session import make_engine, make_sessionmaker
 from tests.fixtures.broker import COORDINATOR_USER, Broker, BrokerFactory
 
 pytestmark = pytest.mark.integration
 
 DEVICES = ["sim-01", "sim-02", "sim-03"]
 ATTENDANCE, HEARTBEATS = 4, 2
+
+
+def _admin_headers(database_url: str, secret_key: str) -> dict[str, str]:
+    """An admin in the database, and an access token for them signed with the server's key."""
+    engine = make_engine(database_url)
+    with make_sessionmaker(engine).begin() as session:
+        admin = User(
+            email="admin@campus.test",
+            full_name="Admin",
+            role=Role.ADMIN,
+            is_active=True,
+            totp_confirmed=False,
+        )
+        session.add(admin)
+        session.flush()
+        token = issue_access_token(
+            SecretStr(secret_key), user_id=admin.id, role="admin", lifetime=timedelta(minutes=10)
+        )
+    engine.dispose()
+    return {"Authorization": f"Bearer {token}"}
 
 
 class Coordinator:
@@ -36,7 +63,9 @@ class Coordinator:
             "COORDINATOR_MQTT_USERNAME": COORDINATOR_USER,
             "COORDINATOR_MQTT_PASSWORD": broker.users[COORDINATOR_USER],
             "COORDINATOR_SITE": "demo",
+            "COORDINATOR_SECRET_KEY": secrets.token_urlsafe(32),
         }
+        self.headers = _admin_headers(database_url, self.env["COORDINATOR_SECRET_KEY"])
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -67,7 +96,9 @@ class Coordinator:
         items: list[dict[str, Any]] = []
         while True:
             page = httpx.get(
-                f"{self.url}/api/v1/events", params={"limit": 500, "offset": len(items)}
+                f"{self.url}/api/v1/events",
+                params={"limit": 500, "offset": len(items)},
+                headers=self.headers,
             ).json()
             items += page["items"]
             if len(items) >= page["total"]:

@@ -4,12 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from coordinator.api.deps import SessionDep
-from coordinator.schemas.events import EventPublic, Page
+from coordinator.api.deps import DEVICE_KEEPERS, SessionDep
+from coordinator.schemas.common import Page
+from coordinator.schemas.events import EventPublic
 from coordinator.services.events import EventFilter, list_events
 from protocols.ids import NAME_PATTERN
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = APIRouter(prefix="/events", tags=["events"], dependencies=[DEVICE_KEEPERS])
 
 
 @router.get("", response_model=Page[EventPublic])

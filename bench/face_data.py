@@ -1,0 +1,70 @@
+"""The labelled face set for the benchmarks (never shipped; read from where it lies).
+
+Identities are the connected components of the "Yes" pairs of master.csv and
+face-recognition-pivot.csv (the pivot's score columns are ignored; see the set's README).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+PAIR_TABLES = ("master.csv", "face-recognition-pivot.csv")
+DEFAULT_FACES = Path(__file__).resolve().parents[2] / "shared/data/faces"
+
+
+def default_faces_dir() -> Path | None:
+    return DEFAULT_FACES if DEFAULT_FACES.is_dir() else None
+
+
+def identities(folder: Path) -> dict[str, int]:
+    """Photo file name -> identity number, from the "Yes" pairs of both pair tables."""
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while parent.setdefault(name, name) != name:
+            name = parent[name]
+        return name
+
+    for table in PAIR_TABLES:
+        if not (folder / table).is_file():
+            continue
+        with (folder / table).open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                left = root(Path(row["file_x"]).name)
+                right = root(Path(row["file_y"]).name)
+                decision = row.get("Decision") or row.get("decision") or ""
+                if decision.strip() == "Yes":
+                    parent[left] = right
+    groups: dict[str, list[str]] = defaultdict(list)
+    for name in list(parent):
+        groups[root(name)].append(name)
+    return {
+        name: number for number, members in enumerate(sorted(groups.values())) for name in members
+    }
+
+
+def find_set(path: Path) -> Path:
+    """The folder holding master.csv: the path itself or its deepface/ subfolder."""
+    for candidate in (path, path / "deepface"):
+        if (candidate / "master.csv").is_file():
+            return candidate
+    raise SystemExit(f"no master.csv under {path}; pass the labelled face folder")
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+
+
+def camera_frame(photo: np.ndarray, width: int = 640, height: int = 480) -> np.ndarray:
+    """The photo fitted into a width x height frame, as the station's camera delivers it."""
+    image = Image.fromarray(photo)
+    image.thumbnail((width, height), Image.Resampling.BILINEAR)
+    frame = Image.new("RGB", (width, height))
+    frame.paste(image, ((width - image.width) // 2, (height - image.height) // 2))
+    return np.asarray(frame)

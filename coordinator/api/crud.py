@@ -1,0 +1,265 @@
+"""Routes for records that are simply listed, read, created, changed and deleted.
+
+Most of the domain (places, devices, students, exams, sessions, read-only logs) follows the same
+pattern; writing it once keeps every such route scoped, validated and audited the same way.
+Life-cycle actions (accept an assignment, review a violation, revoke a pass) are explicit routes.
+"""
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Annotated, Any, Generic
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy.orm import Session
+
+from coordinator.api.deps import ActorDep, ScopeDep, SessionDep, SettingsDep, allow
+from coordinator.core.config import Settings
+from coordinator.db.enums import Role
+from coordinator.errors import InvalidInputError
+from coordinator.schemas.common import Page
+from coordinator.services import records
+from coordinator.services.records import M, Placement
+
+Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
+Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+
+
+def equal_columns(model: type[Any]) -> Callable[[BaseModel], list[ColumnElement[bool]]]:
+    """The default list filter: each given query field must equal the column of that name."""
+
+    def conditions(filters: BaseModel) -> list[ColumnElement[bool]]:
+        given = filters.model_dump(exclude_none=True)
+        return [getattr(model, name) == value for name, value in given.items()]
+
+    return conditions
+
+
+@dataclass(frozen=True)
+class Resource(Generic[M]):
+    """One kind of record and who may do what with it; `crud_router` turns it into routes."""
+
+    what: str
+    path: str
+    model: type[M]
+    public: type[BaseModel]
+    filters: type[BaseModel]
+    readers: tuple[Role, ...]
+    writers: tuple[Role, ...] = ()
+    create: type[BaseModel] | None = None
+    update: type[BaseModel] | None = None
+    deletable: bool = False
+    placement: Placement[M] | None = None
+    key: type = int
+    conditions: Callable[[BaseModel], list[ColumnElement[bool]]] | None = None
+    build: Callable[[Session, BaseModel, Settings], M] | None = None
+    changes: Callable[[Session, M, dict[str, Any]], dict[str, Any]] | None = None
+    order_by: Callable[[type[M]], Any] | None = None
+    tags: list[str] = field(default_factory=list)
+
+    def query(self, filters: BaseModel) -> Select[M]:
+        where = (self.conditions or equal_columns(self.model))(filters)
+        order = (
+            self.order_by(self.model) if self.order_by else list(self.model.__table__.primary_key)
+        )
+        return (
+            select(self.model)
+            .where(*where)
+            .order_by(*([order] if not isinstance(order, list) else order))
+        )
+
+
+def crud_router(resource: Resource[Any]) -> APIRouter:
+    tags: list[str | Enum] = [*(resource.tags or [resource.path.strip("/")])]
+    router = APIRouter(prefix=resource.path, tags=tags)
+    readers = [Depends(allow(*resource.readers))]
+    writers = [Depends(allow(*resource.writers))]
+    _add_list(router, resource, readers)
+    _add_read(router, resource, readers)
+    if resource.create:
+        _add_create(router, resource, writers)
+    if resource.update:
+        _add_update(router, resource, writers)
+    if resource.deletable:
+        _add_delete(router, resource, writers)
+    return router
+
+
+def page_of(item: type[BaseModel]) -> type[BaseModel]:
+    """`Page[item]` for a class known only at run time."""
+    return Page[item]  # type: ignore[valid-type]
+
+
+def _typed(endpoint: Callable[..., Any], **annotations: Any) -> Callable[..., Any]:
+    """Give an endpoint the resource's real classes, which FastAPI reads from its signature."""
+    signature = inspect.signature(endpoint)
+    parameters = [
+        parameter.replace(annotation=annotations.get(name, parameter.annotation))
+        for name, parameter in signature.parameters.items()
+    ]
+    endpoint.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    return endpoint
+
+
+def _add_list(router: APIRouter, resource: Resource[Any], roles: list[Any]) -> None:
+    def list_records(
+        session: SessionDep,
+        scope: ScopeDep,
+        filters: BaseModel,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> Page[Any]:
+        found, total = records.page(
+            session,
+            resource.query(filters),
+            scope=scope,
+            placement=resource.placement,
+            limit=limit,
+            offset=offset,
+        )
+        items = [resource.public.model_validate(record) for record in found]
+        return Page[Any](items=items, total=total, limit=limit, offset=offset)
+
+    endpoint = _typed(list_records, filters=Annotated[resource.filters, Depends()])
+    router.add_api_route(
+        "",
+        endpoint,
+        methods=["GET"],
+        response_model=page_of(resource.public),
+        dependencies=roles,
+        summary=f"List {resource.what}s",
+    )
+
+
+def _add_read(router: APIRouter, resource: Resource[Any], roles: list[Any]) -> None:
+    def read_record(record_id: Any, session: SessionDep, scope: ScopeDep) -> BaseModel:
+        record = records.find(
+            session,
+            resource.model,
+            record_id,
+            scope=scope,
+            placement=resource.placement,
+            what=resource.what,
+        )
+        return resource.public.model_validate(record)
+
+    endpoint = _typed(read_record, record_id=resource.key)
+    router.add_api_route(
+        "/{record_id}",
+        endpoint,
+        methods=["GET"],
+        response_model=resource.public,
+        dependencies=roles,
+        summary=f"Read a {resource.what}",
+    )
+
+
+def _add_create(router: APIRouter, resource: Resource[Any], roles: list[Any]) -> None:
+    def create_record(
+        body: BaseModel,
+        session: SessionDep,
+        scope: ScopeDep,
+        actor: ActorDep,
+        settings: SettingsDep,
+    ) -> BaseModel:
+        if resource.build:
+            record = resource.build(session, body, settings)
+        else:
+            record = resource.model(**body.model_dump())
+        records.create(
+            session,
+            record,
+            actor=actor,
+            scope=scope,
+            placement=resource.placement,
+            what=resource.what,
+        )
+        session.commit()
+        return resource.public.model_validate(record)
+
+    endpoint = _typed(create_record, body=resource.create)
+    router.add_api_route(
+        "",
+        endpoint,
+        methods=["POST"],
+        response_model=resource.public,
+        status_code=201,
+        dependencies=roles,
+        summary=f"Create a {resource.what}",
+    )
+
+
+def _add_update(router: APIRouter, resource: Resource[Any], roles: list[Any]) -> None:
+    def update_record(
+        record_id: Any, body: BaseModel, session: SessionDep, scope: ScopeDep, actor: ActorDep
+    ) -> BaseModel:
+        record = records.find(
+            session,
+            resource.model,
+            record_id,
+            scope=scope,
+            placement=resource.placement,
+            what=resource.what,
+        )
+        changes = _refuse_clearing_required(resource, body.model_dump(exclude_unset=True))
+        if resource.changes:
+            changes = resource.changes(session, record, changes)
+        records.update(
+            session,
+            record,
+            changes,
+            actor=actor,
+            scope=scope,
+            placement=resource.placement,
+            what=resource.what,
+        )
+        session.commit()
+        return resource.public.model_validate(record)
+
+    endpoint = _typed(update_record, record_id=resource.key, body=resource.update)
+    router.add_api_route(
+        "/{record_id}",
+        endpoint,
+        methods=["PATCH"],
+        response_model=resource.public,
+        dependencies=roles,
+        summary=f"Change a {resource.what}",
+    )
+
+
+def _add_delete(router: APIRouter, resource: Resource[Any], roles: list[Any]) -> None:
+    def delete_record(
+        record_id: Any, session: SessionDep, scope: ScopeDep, actor: ActorDep
+    ) -> Response:
+        record = records.find(
+            session,
+            resource.model,
+            record_id,
+            scope=scope,
+            placement=resource.placement,
+            what=resource.what,
+        )
+        records.delete(session, record, actor=actor, what=resource.what)
+        session.commit()
+        return Response(status_code=204)
+
+    endpoint = _typed(delete_record, record_id=resource.key)
+    router.add_api_route(
+        "/{record_id}",
+        endpoint,
+        methods=["DELETE"],
+        status_code=204,
+        dependencies=roles,
+        summary=f"Delete a {resource.what}",
+    )
+
+
+def _refuse_clearing_required(resource: Resource[Any], changes: dict[str, Any]) -> dict[str, Any]:
+    columns = resource.model.__table__.columns
+    for name, value in changes.items():
+        if value is None and name in columns and not columns[name].nullable:
+            raise InvalidInputError(f"{name} cannot be emptied")
+    return changes

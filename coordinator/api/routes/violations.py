@@ -1,0 +1,86 @@
+"""Violations: listed by scope, reported by staff, reviewed by planners."""
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from coordinator.api.crud import Resource, crud_router
+from coordinator.api.deps import PLANNERS, ActorDep, CurrentUser, ScopeDep, SessionDep, allow
+from coordinator.db.enums import Role, ViolationStatus
+from coordinator.db.models import ExamSession, ViolationRecord
+from coordinator.schemas import records as s
+from coordinator.services import records
+from coordinator.services import violations as service
+from coordinator.services.placements import EXAM_SESSIONS, VIOLATIONS
+from protocols import Severity, ViolationType
+
+A, M, S = Role.ADMIN, Role.MANAGER, Role.SUPERVISOR
+
+
+class ViolationFilters(BaseModel):
+    status: ViolationStatus | None = None
+    type: ViolationType | None = None
+    severity: Severity | None = None
+    session_id: int | None = None
+    device_id: str | None = None
+
+
+READ = Resource[ViolationRecord](
+    what="violation",
+    path="/violations",
+    model=ViolationRecord,
+    public=s.ViolationPublic,
+    filters=ViolationFilters,
+    readers=(A, M, S),
+    placement=VIOLATIONS,
+    order_by=lambda model: [model.raised_at.desc(), model.id.desc()],
+)
+
+actions = APIRouter(prefix="/violations", tags=["violations"])
+
+
+@actions.post(
+    "", response_model=s.ViolationPublic, status_code=201, dependencies=[Depends(allow(A, M, S))]
+)
+def report_violation(
+    body: s.ViolationReport,
+    session: SessionDep,
+    scope: ScopeDep,
+    user: CurrentUser,
+    actor: ActorDep,
+) -> s.ViolationPublic:
+    """Report a violation at an exam session (supervisors: one they supervise)."""
+    if user.role is not Role.SUPERVISOR:
+        records.find(
+            session,
+            ExamSession,
+            body.session_id,
+            scope=scope,
+            placement=EXAM_SESSIONS,
+            what="exam session",
+        )
+    violation = service.report(session, body, user, actor)
+    session.commit()
+    return s.ViolationPublic.model_validate(violation)
+
+
+@actions.post("/{violation_id}/review", response_model=s.ViolationPublic, dependencies=[PLANNERS])
+def review_violation(
+    violation_id: int,
+    body: s.ViolationReview,
+    session: SessionDep,
+    scope: ScopeDep,
+    user: CurrentUser,
+    actor: ActorDep,
+) -> s.ViolationPublic:
+    """Acknowledge, resolve or dismiss a violation, with notes."""
+    violation = records.find(
+        session, ViolationRecord, violation_id, scope=scope, placement=VIOLATIONS, what="violation"
+    )
+    service.review(session, violation, body, user, actor)
+    session.commit()
+    return s.ViolationPublic.model_validate(violation)
+
+
+routers: list[Any] = [actions, crud_router(READ)]

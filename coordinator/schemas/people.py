@@ -1,0 +1,82 @@
+"""Users, students and cards as the API reads and writes them."""
+
+from datetime import datetime
+
+from pydantic import Field, model_validator
+
+from coordinator.db.enums import Role, StudentStatus
+from coordinator.schemas.common import Email, Name, Public, Strict
+
+
+class UserCreate(Strict):
+    email: Email
+    full_name: Name
+    role: Role
+    building_ids: list[int] = Field(
+        default_factory=list, max_length=200, description="Buildings a manager is scoped to."
+    )
+
+
+class UserUpdate(Strict):
+    full_name: Name | None = None
+    role: Role | None = None
+    is_active: bool | None = None
+    building_ids: list[int] | None = Field(default=None, max_length=200)
+
+
+class UserPublic(Public):
+    id: int
+    email: str
+    full_name: str
+    role: Role
+    is_active: bool
+    totp_confirmed: bool
+    created_at: datetime
+    building_ids: list[int]
+
+
+class StudentCreate(Strict):
+    student_number: str = Field(pattern=r"^[A-Za-z0-9-]{1,32}$")
+    full_name: Name
+    status: StudentStatus = StudentStatus.ACTIVE
+
+
+class StudentUpdate(Strict):
+    full_name: Name | None = None
+    status: StudentStatus | None = None
+
+
+class StudentPublic(Public):
+    id: int
+    student_number: str
+    full_name: str
+    status: StudentStatus
+
+
+class CardCreate(Strict):
+    """A card to link; its UID is hashed with a key on arrival and never stored or shown."""
+
+    uid: str = Field(pattern=r"^[0-9A-Fa-f: ]{4,64}$", description="Card UID as read, in hex.")
+    user_id: int | None = None
+    student_id: int | None = None
+    label: str | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def _one_owner(self) -> "CardCreate":
+        if (self.user_id is None) == (self.student_id is None):
+            raise ValueError("a card belongs to exactly one of user_id or student_id")
+        return self
+
+
+class CardUpdate(Strict):
+    label: str | None = Field(default=None, max_length=100)
+    is_active: bool | None = None
+
+
+class CardPublic(Public):
+    id: int
+    user_id: int | None
+    student_id: int | None
+    label: str | None
+    is_active: bool
+    created_at: datetime

@@ -1,0 +1,160 @@
+"""Sites, buildings, rooms, gates and devices as the API reads and writes them."""
+
+from datetime import datetime
+
+from pydantic import Field, model_validator
+
+from coordinator.db.enums import DeviceStatus, GateDirection
+from coordinator.schemas.common import (
+    Code,
+    Geofence,
+    Latitude,
+    Longitude,
+    Name,
+    Public,
+    RadiusM,
+    Strict,
+    TimeZone,
+)
+
+
+class SiteCreate(Strict):
+    code: Code
+    name: Name
+    time_zone: TimeZone = Field(description="IANA zone for schedules and display.")
+
+
+class SiteUpdate(Strict):
+    name: Name | None = None
+    time_zone: TimeZone | None = None
+
+
+class SitePublic(Public):
+    id: int
+    code: str
+    name: str
+    time_zone: str
+
+
+class BuildingCreate(Strict):
+    site_id: int
+    code: Code
+    name: Name
+
+
+class BuildingUpdate(Strict):
+    name: Name | None = None
+
+
+class BuildingPublic(Public):
+    id: int
+    site_id: int
+    code: str
+    name: str
+
+
+class _Fenced(Geofence):
+    @model_validator(mode="after")
+    def _all_or_none(self) -> "_Fenced":
+        given = [self.latitude, self.longitude, self.geofence_radius_m]
+        if any(v is not None for v in given) and any(v is None for v in given):
+            raise ValueError("give latitude, longitude and geofence_radius_m together, or none")
+        return self
+
+
+class RoomCreate(_Fenced):
+    building_id: int
+    code: Code
+    name: Name
+    capacity: int = Field(ge=1, le=5000)
+
+
+class RoomUpdate(Strict):
+    name: Name | None = None
+    capacity: int | None = Field(default=None, ge=1, le=5000)
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    geofence_radius_m: RadiusM | None = None
+
+
+class RoomPublic(Public):
+    id: int
+    building_id: int
+    code: str
+    name: str
+    capacity: int
+    latitude: float | None
+    longitude: float | None
+    geofence_radius_m: float | None
+
+
+class GateCreate(_Fenced):
+    site_id: int
+    building_id: int | None = None
+    code: Code
+    name: Name
+    zone: Code
+    direction: GateDirection
+
+
+class GateUpdate(Strict):
+    name: Name | None = None
+    zone: Code | None = None
+    direction: GateDirection | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    geofence_radius_m: RadiusM | None = None
+
+
+class GatePublic(Public):
+    id: int
+    site_id: int
+    building_id: int | None
+    code: str
+    name: str
+    zone: str
+    direction: GateDirection
+    latitude: float | None
+    longitude: float | None
+    geofence_radius_m: float | None
+
+
+class _Bound(Strict):
+    @model_validator(mode="after")
+    def _one_place(self) -> "_Bound":
+        if (
+            getattr(self, "room_id", None) is not None
+            and getattr(self, "gate_id", None) is not None
+        ):
+            raise ValueError("a device stands at a room or a gate, not both")
+        return self
+
+
+class DeviceCreate(_Bound):
+    id: Code = Field(description="The device id it uses on the wire.")
+    site_id: int
+    room_id: int | None = None
+    gate_id: int | None = None
+    profile: Name = Field(max_length=64, description="Firmware profile name.")
+    status: DeviceStatus = DeviceStatus.REGISTERED
+    public_key: str | None = Field(default=None, max_length=100)
+
+
+class DeviceUpdate(_Bound):
+    room_id: int | None = None
+    gate_id: int | None = None
+    profile: Name | None = Field(default=None, max_length=64)
+    status: DeviceStatus | None = None
+    public_key: str | None = Field(default=None, max_length=100)
+
+
+class DevicePublic(Public):
+    id: str
+    site_id: int
+    room_id: int | None
+    gate_id: int | None
+    profile: str
+    status: DeviceStatus
+    agent_version: str | None
+    last_seen_at: datetime | None
+    public_key: str | None

@@ -1,0 +1,138 @@
+"""What happened: attendance, attempts, passes, access logs, violations, notifications, audit."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from coordinator.db.enums import ViolationStatus
+from coordinator.schemas.common import Code, Public, Strict
+from protocols import (
+    AccessDecision,
+    AttendanceAction,
+    Credential,
+    Direction,
+    Outcome,
+    ReasonCode,
+    Severity,
+    Station,
+    ViolationType,
+)
+
+
+class AttendancePublic(Public):
+    id: int
+    session_id: int
+    user_id: int | None
+    student_id: int | None
+    action: AttendanceAction
+    at: datetime
+    device_id: str | None
+
+
+class AttemptPublic(Public):
+    id: int
+    device_id: str
+    at: datetime
+    station: Station
+    credential: Credential
+    outcome: Outcome
+    reason: ReasonCode
+    user_id: int | None
+    student_id: int | None
+    face_distance: float | None
+
+
+class PassCreate(Strict):
+    student_id: int
+    zones: list[Code] = Field(min_length=1, max_length=20)
+    valid_from: AwareDatetime
+    valid_until: AwareDatetime
+
+    @model_validator(mode="after")
+    def _valid_window(self) -> "PassCreate":
+        if self.valid_until <= self.valid_from:
+            raise ValueError("valid_until must be after valid_from")
+        return self
+
+
+class PassRevoke(Strict):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class PassPublic(Public):
+    id: int
+    pass_ref: str
+    student_id: int
+    zones: list[str]
+    valid_from: datetime
+    valid_until: datetime
+    issued_at: datetime
+    revoked_at: datetime | None
+    revoked_reason: str | None
+
+
+class AccessLogPublic(Public):
+    id: int
+    gate_id: int
+    device_id: str | None
+    at: datetime
+    decision: AccessDecision
+    reason: ReasonCode
+    direction: Direction
+    student_id: int | None
+    pass_id: int | None
+
+
+class ViolationReport(Strict):
+    """A violation reported by a person (supervisors: for their own exam session)."""
+
+    type: ViolationType
+    severity: Severity
+    session_id: int
+    detail: str = Field(min_length=1, max_length=500)
+
+
+class ViolationReview(Strict):
+    status: ViolationStatus
+    notes: str | None = Field(default=None, max_length=2000)
+
+
+class ViolationPublic(Public):
+    id: int
+    type: ViolationType
+    severity: Severity
+    status: ViolationStatus
+    session_id: int | None
+    device_id: str | None
+    reported_by_id: int | None
+    confidence: float
+    evidence_ref: str | None
+    detail: str | None
+    raised_at: datetime
+    reviewer_id: int | None
+    reviewed_at: datetime | None
+    notes: str | None
+
+
+class NotificationPublic(Public):
+    id: int
+    message: str
+    link: str | None
+    created_at: datetime
+    read_at: datetime | None
+
+
+class AuditEntryPublic(Public):
+    id: int
+    at: datetime
+    actor_id: int | None
+    actor: str
+    action: str
+    entity: str
+    entity_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    address: str | None
+    user_agent: str | None
+    hash: str

@@ -1,0 +1,416 @@
+"""Sign-in over HTTP on SQLite and PostgreSQL: tokens, rotation, theft detection, TOTP, limits."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import argon2
+import pyotp
+import pytest
+from argon2.profiles import CHEAPEST
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from coordinator.api.app import create_app
+from coordinator.api.routes.auth import get_clock, get_passwords
+from coordinator.auth.passwords import Passwords
+from coordinator.auth.service import Clock
+from coordinator.core.config import Settings
+from coordinator.db.enums import Role
+from coordinator.db.models import AuditEntry, RecoveryCode, RefreshToken, SignInAttempt, User
+
+CHEAP = Passwords(argon2.PasswordHasher.from_parameters(CHEAPEST))
+PASSWORD = "correct horse battery staple"
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Campus:
+    """The API under test, the database behind it and its clock."""
+
+    http: TestClient
+    sessions: sessionmaker[Session]
+    clock: FakeClock
+
+    def add_user(self, email: str, role: Role = Role.SUPERVISOR, **fields: Any) -> int:
+        with self.sessions.begin() as session:
+            user = User(
+                email=email,
+                full_name=email.split("@", maxsplit=1)[0].title(),
+                role=role,
+                password_hash=CHEAP.hash(PASSWORD),
+                **fields,
+            )
+            session.add(user)
+            session.flush()
+            return user.id
+
+    def sign_in(
+        self, email: str, password: str = PASSWORD, address: str | None = None, **extra: str
+    ) -> Response:
+        body = {"email": email, "password": password, **extra}
+        # The app's state comes from the main client's lifespan; another one only sets the address.
+        http = self.http if address is None else TestClient(self.http.app, client=(address, 4000))
+        response: Response = http.post("/api/v1/auth/sign-in", json=body)
+        return response
+
+    def refresh(self, refresh_token: str) -> Response:
+        response: Response = self.http.post(
+            "/api/v1/auth/refresh", json={"refresh_token": refresh_token}
+        )
+        return response
+
+    def me(self, access_token: str) -> Response:
+        response: Response = self.http.get("/api/v1/me", headers=_bearer(access_token))
+        return response
+
+    def enrol(self, email: str) -> tuple[str, list[str]]:
+        """Sign in as a not-yet-enrolled admin or manager and finish TOTP enrolment."""
+        token = self.sign_in(email).json()["enrolment_token"]
+        secret = self.http.post("/api/v1/auth/totp/enrol", headers=_bearer(token)).json()["secret"]
+        confirmed = self.http.post(
+            "/api/v1/auth/totp/confirm",
+            headers=_bearer(token),
+            json={"code": pyotp.TOTP(secret).at(self.clock.now)},
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        return secret, confirmed.json()["recovery_codes"]
+
+    def audit(self, action: str) -> list[AuditEntry]:
+        with self.sessions() as session:
+            return list(session.scalars(select(AuditEntry).where(AuditEntry.action == action)))
+
+
+@pytest.fixture
+def campus(database_url: str, sessions: sessionmaker[Session]) -> Iterator[Campus]:
+    # Starts at the real time: `GET /me` checks access tokens against the real clock.
+    clock = FakeClock(datetime.now(UTC))
+    service_clock: Clock = clock  # the fake must fit where the service takes a clock
+    app = create_app(Settings(database_url=database_url, mqtt_enabled=False))
+    app.dependency_overrides[get_passwords] = lambda: CHEAP
+    app.dependency_overrides[get_clock] = lambda: service_clock
+    with TestClient(app) as http:
+        yield Campus(http, sessions, clock)
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _error(response: Response, status: int, code: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["code"] == code
+    message: str = body["message"]
+    return message
+
+
+# --- passwords and tokens -------------------------------------------------------------------------
+
+
+def test_signs_in_and_the_access_token_opens_me(campus: Campus) -> None:
+    user_id = campus.add_user("Sam@Campus.example")
+    response = campus.sign_in("sam@campus.example")
+    assert response.status_code == 200, response.text
+    tokens = response.json()
+    assert tokens["outcome"] == "signed_in" and tokens["token_type"] == "bearer"
+    assert tokens["expires_in"] == 15 * 60 and tokens["refresh_expires_in"] == 14 * 86400
+    me = campus.me(tokens["access_token"]).json()
+    assert (me["id"], me["role"], me["totp_confirmed"]) == (user_id, "supervisor", False)
+    [entry] = campus.audit("sign_in")
+    assert entry.actor_id == user_id and entry.after == {
+        "user_id": user_id,
+        "second_factor": "none",
+    }
+
+
+def test_refresh_tokens_are_stored_only_as_hashes(campus: Campus) -> None:
+    campus.add_user("sam@campus.example")
+    refresh_token = campus.sign_in("sam@campus.example").json()["refresh_token"]
+    with campus.sessions() as session:
+        [stored] = session.scalars(select(RefreshToken)).all()
+    assert stored.token_hash != refresh_token and len(stored.token_hash) == 64
+
+
+def test_wrong_password_and_unknown_email_get_the_same_answer(campus: Campus) -> None:
+    campus.add_user("sam@campus.example")
+    wrong_password = campus.sign_in("sam@campus.example", password="not the right one")
+    unknown = campus.sign_in("nobody@campus.example")
+    assert _error(wrong_password, 401, "not_authenticated") == "email or password is wrong"
+    assert _error(unknown, 401, "not_authenticated") == "email or password is wrong"
+    with campus.sessions() as session:
+        attempts = session.scalars(select(SignInAttempt).order_by(SignInAttempt.id)).all()
+    assert [(a.email, a.succeeded) for a in attempts] == [
+        ("sam@campus.example", False),
+        ("nobody@campus.example", False),
+    ]
+
+
+def test_an_expired_access_token_is_refused_and_refresh_renews_it(campus: Campus) -> None:
+    campus.add_user("sam@campus.example")
+    campus.clock.now = datetime.now(UTC) - timedelta(minutes=16)
+    tokens = campus.sign_in("sam@campus.example").json()
+    assert _error(campus.me(tokens["access_token"]), 401, "not_authenticated") == (
+        "access token expired: refresh it"
+    )
+    campus.clock.now = datetime.now(UTC)
+    renewed = campus.refresh(tokens["refresh_token"]).json()
+    assert campus.me(renewed["access_token"]).status_code == 200
+
+
+def test_a_refresh_token_expires_after_its_lifetime(campus: Campus) -> None:
+    campus.add_user("sam@campus.example")
+    refresh_token = campus.sign_in("sam@campus.example").json()["refresh_token"]
+    campus.clock.advance(days=14, seconds=1)
+    message = _error(campus.refresh(refresh_token), 401, "not_authenticated")
+    assert message == "refresh token expired: sign in again"
+
+
+# --- rotation, theft detection, sign-out ----------------------------------------------------------
+
+
+def test_refresh_rotates_to_a_new_token_of_the_same_family(campus: Campus) -> None:
+    campus.add_user("sam@campus.example")
+    campus.clock.advance(minutes=-10)  # so the renewed access token is valid in real time
+    first = campus.sign_in("sam@campus.example").json()
+    campus.clock.advance(minutes=10)
+    second = campus.refresh(first["refresh_token"]).json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert campus.me(second["access_token"]).status_code == 200
+    third = campus.refresh(second["refresh_token"])
+    assert third.status_code == 200, third.text
+    with campus.sessions() as session:
+        family = session.scalars(select(RefreshToken).order_by(RefreshToken.id)).all()
+    assert len({token.family_id for token in family}) == 1
+    assert [token.used_at is not None for token in family] == [True, True, False]
+
+
+def test_a_refresh_token_used_twice_revokes_its_whole_family(campus: Campus) -> None:
+    campus.add_user("sam@campus.example")
+    stolen = campus.sign_in("sam@campus.example").json()["refresh_token"]
+    elsewhere = campus.sign_in("sam@campus.example").json()["refresh_token"]
+    rightful = campus.refresh(stolen).json()["refresh_token"]  # the user's app rotates first
+
+    replay = campus.refresh(stolen)  # then the thief presents the copy
+
+    assert "already used" in _error(replay, 401, "not_authenticated")
+    after_theft = campus.refresh(rightful)
+    assert _error(after_theft, 401, "not_authenticated") == "this sign-in has ended: sign in again"
+    assert campus.refresh(elsewhere).status_code == 200, "another sign-in is not affected"
+    [revocation] = campus.audit("revoke")
+    assert revocation.actor == "system" and revocation.after == {
+        "live_tokens": 0,
+        "reason": "token reused",
+    }
+
+
+def test_sign_out_ends_the_sign_in(campus: Campus) -> None:
+    user_id = campus.add_user("sam@campus.example")
+    first = campus.sign_in("sam@campus.example").json()["refresh_token"]
+    second = campus.refresh(first).json()["refresh_token"]
+    signed_out = campus.http.post("/api/v1/auth/sign-out", json={"refresh_token": second})
+    assert signed_out.status_code == 204
+    assert _error(campus.refresh(second), 401, "not_authenticated").startswith("this sign-in")
+    [entry] = campus.audit("revoke")
+    assert entry.actor_id == user_id and entry.after == {"live_tokens": 0, "reason": "signed out"}
+
+
+def test_an_unknown_refresh_token_is_refused(campus: Campus) -> None:
+    response = campus.refresh("x" * 43)
+    assert _error(response, 401, "not_authenticated") == "refresh token is not valid: sign in again"
+
+
+def test_an_inactive_user_can_neither_sign_in_nor_refresh(campus: Campus) -> None:
+    user_id = campus.add_user("sam@campus.example")
+    refresh_token = campus.sign_in("sam@campus.example").json()["refresh_token"]
+    with campus.sessions.begin() as session:
+        session.get_one(User, user_id).is_active = False
+    assert "disabled" in _error(campus.refresh(refresh_token), 401, "not_authenticated")
+    assert "disabled" in _error(campus.sign_in("sam@campus.example"), 401, "not_authenticated")
+    with campus.sessions() as session:
+        assert all(t.revoked_at for t in session.scalars(select(RefreshToken)))
+
+
+# --- the TOTP second factor -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.MANAGER])
+def test_an_admin_or_manager_without_totp_may_only_enrol(campus: Campus, role: Role) -> None:
+    campus.add_user("boss@campus.example", role)
+    answer = campus.sign_in("boss@campus.example").json()
+    assert answer["outcome"] == "totp_enrolment_required" and "access_token" not in answer
+    assert answer["expires_in"] == 600
+    token = answer["enrolment_token"]
+    assert _error(campus.me(token), 401, "not_authenticated").startswith("access token is not")
+    started = campus.http.post("/api/v1/auth/totp/enrol", headers=_bearer(token)).json()
+    assert started["otpauth_uri"].startswith("otpauth://totp/Campus%20coordinator:boss%40")
+
+    wrong = campus.http.post(
+        "/api/v1/auth/totp/confirm", headers=_bearer(token), json={"code": "000000"}
+    )
+    assert _error(wrong, 422, "invalid_code").startswith("code: does not match")
+    code = pyotp.TOTP(started["secret"]).at(campus.clock.now)
+    confirmed = campus.http.post(
+        "/api/v1/auth/totp/confirm", headers=_bearer(token), json={"code": code}
+    ).json()
+
+    assert len(set(confirmed["recovery_codes"])) == 10
+    assert campus.me(confirmed["tokens"]["access_token"]).json()["totp_confirmed"] is True
+    assert [e.action for e in campus.audit("totp_enrol_start") + campus.audit("totp_enrol")] == [
+        "totp_enrol_start",
+        "totp_enrol",
+    ]
+    with campus.sessions() as session:
+        hashes = session.scalars(select(RecoveryCode.code_hash)).all()
+    assert len(hashes) == 10 and all(h.startswith("$argon2id$") for h in hashes)
+    assert not set(hashes) & set(confirmed["recovery_codes"])
+
+
+def test_an_enrolment_token_expires(campus: Campus) -> None:
+    campus.add_user("boss@campus.example", Role.ADMIN)
+    campus.clock.now = datetime.now(UTC) - timedelta(minutes=11)
+    token = campus.sign_in("boss@campus.example").json()["enrolment_token"]
+    response = campus.http.post("/api/v1/auth/totp/enrol", headers=_bearer(token))
+    assert _error(response, 401, "not_authenticated") == "enrolment token expired: sign in again"
+
+
+def test_an_enrolled_manager_must_give_the_current_code(campus: Campus) -> None:
+    campus.add_user("boss@campus.example", Role.MANAGER)
+    secret, _ = campus.enrol("boss@campus.example")
+    campus.clock.advance(minutes=5)
+
+    without = campus.sign_in("boss@campus.example")
+    assert _error(without, 401, "second_factor_required").startswith("second_factor: enter")
+    stale = pyotp.TOTP(secret).at(campus.clock.now - timedelta(minutes=2))
+    wrong = campus.sign_in("boss@campus.example", second_factor=stale)
+    assert _error(wrong, 401, "not_authenticated").startswith("second_factor: the code is wrong")
+    current = pyotp.TOTP(secret).at(campus.clock.now)
+    right = campus.sign_in("boss@campus.example", second_factor=current)
+    assert right.json()["outcome"] == "signed_in"
+
+
+def test_a_supervisor_who_enrolled_needs_the_code_too(campus: Campus) -> None:
+    campus.add_user("sam@campus.example")
+    access_token = campus.sign_in("sam@campus.example").json()["access_token"]
+    secret = campus.http.post("/api/v1/auth/totp/enrol", headers=_bearer(access_token)).json()[
+        "secret"
+    ]
+    confirmed = campus.http.post(
+        "/api/v1/auth/totp/confirm",
+        headers=_bearer(access_token),
+        json={"code": pyotp.TOTP(secret).at(campus.clock.now)},
+    ).json()
+    assert confirmed["tokens"] is None, "an access token holder is already signed in"
+    assert _error(campus.sign_in("sam@campus.example"), 401, "second_factor_required")
+
+
+def test_enrolling_again_is_refused_once_confirmed(campus: Campus) -> None:
+    campus.add_user("boss@campus.example", Role.ADMIN)
+    secret, _ = campus.enrol("boss@campus.example")
+    code = pyotp.TOTP(secret).at(campus.clock.now)
+    tokens = campus.sign_in("boss@campus.example", second_factor=code).json()
+    again = campus.http.post("/api/v1/auth/totp/enrol", headers=_bearer(tokens["access_token"]))
+    assert "already set up" in _error(again, 409, "conflict")
+
+
+def test_a_recovery_code_works_once(campus: Campus) -> None:
+    campus.add_user("boss@campus.example", Role.ADMIN)
+    _, recovery_codes = campus.enrol("boss@campus.example")
+    first, second = recovery_codes[0], recovery_codes[1]
+
+    assert campus.sign_in("boss@campus.example", second_factor=first).status_code == 200
+    reused = campus.sign_in("boss@campus.example", second_factor=first)
+    assert _error(reused, 401, "not_authenticated").endswith("wrong or already used")
+    typed_loosely = second.upper().replace("-", " ")
+    assert campus.sign_in("boss@campus.example", second_factor=typed_loosely).status_code == 200
+    entries = [e.after for e in campus.audit("sign_in") if e.after]
+    assert [e["recovery_codes_left"] for e in entries if e["second_factor"] == "recovery_code"] == [
+        9,
+        8,
+    ]
+
+
+# --- rate limits ----------------------------------------------------------------------------------
+
+
+def test_five_failures_lock_the_account_for_fifteen_minutes(campus: Campus) -> None:
+    campus.add_user("sam@campus.example")
+    for attempt in range(5):
+        address = f"10.0.0.{attempt}"  # spread over addresses: the account limit still applies
+        failed = campus.sign_in("sam@campus.example", password="guess " * 3, address=address)
+        assert failed.status_code == 401
+    locked = campus.sign_in("sam@campus.example")
+    message = _error(locked, 429, "rate_limited")
+    assert message == "too many failed sign-ins from this account: try again in 15 minute(s)"
+    campus.clock.advance(minutes=14)
+    assert "try again in 1 minute(s)" in _error(
+        campus.sign_in("sam@campus.example"), 429, "rate_limited"
+    )
+    campus.clock.advance(minutes=1)
+    assert campus.sign_in("sam@campus.example").status_code == 200
+
+
+def test_a_success_clears_the_account_count(campus: Campus) -> None:
+    campus.add_user("sam@campus.example")
+    for _ in range(2):
+        for _ in range(4):
+            campus.clock.advance(seconds=1)
+            assert campus.sign_in("sam@campus.example", password="guess").status_code == 401
+        campus.clock.advance(seconds=1)
+        assert campus.sign_in("sam@campus.example").status_code == 200
+    campus.clock.advance(seconds=1)
+    for _ in range(5):
+        assert campus.sign_in("sam@campus.example", password="guess").status_code == 401
+    assert campus.sign_in("sam@campus.example").status_code == 429
+
+
+def test_twenty_failures_lock_the_address(campus: Campus) -> None:
+    campus.add_user("sam@campus.example")
+    for n in range(20):
+        failed = campus.sign_in(f"guess{n}@campus.example", address="192.0.2.7")
+        assert failed.status_code == 401
+    locked = campus.sign_in("sam@campus.example", address="192.0.2.7")
+    assert _error(locked, 429, "rate_limited").startswith("too many failed sign-ins from this addr")
+    assert campus.sign_in("sam@campus.example", address="192.0.2.8").status_code == 200
+
+
+# --- input ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "not-an-email", "password": PASSWORD}, "email"),
+        ({"email": "sam@campus.example", "password": ""}, "password"),
+        (
+            {"email": "sam@campus.example", "password": PASSWORD, "second_factor": "12"},
+            "second_factor",
+        ),
+        ({"email": "sam@campus.example", "password": PASSWORD, "remember": True}, "remember"),
+    ],
+)
+def test_bad_sign_in_input_is_422_naming_the_field(
+    campus: Campus, body: dict[str, object], field: str
+) -> None:
+    response = campus.http.post("/api/v1/auth/sign-in", json=body)
+    assert _error(response, 422, "invalid_input") == f"invalid input: {field}"
+
+
+def test_a_garbage_bearer_token_is_401_not_500(campus: Campus) -> None:
+    response = campus.http.post("/api/v1/auth/totp/enrol", headers=_bearer("garbage"))
+    assert _error(response, 401, "not_authenticated").startswith("access token is not valid")

@@ -1,0 +1,388 @@
+"""Every route, every role, own building and other building: each gets the designed answer.
+
+The table below is the design: who may call each route, and whether managers (by building) and
+supervisors (by their own assignments) are limited to their side. A route missing from the table
+fails the test, so a new route cannot ship without a decision about who may call it.
+"""
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import inspect
+
+from coordinator.db import models as m
+from coordinator.db.enums import (
+    AssignmentStatus,
+    DeviceStatus,
+    GateDirection,
+    Role,
+    StudentStatus,
+    ViolationStatus,
+)
+from coordinator.services.audit import SYSTEM, record_change
+from protocols import Severity, ViolationType
+from tests.coordinator.campus import START, Side
+from tests.coordinator.conftest import Api
+
+A, M, S, T = Role.ADMIN, Role.MANAGER, Role.SUPERVISOR, Role.TECHNICIAN
+EVERY = (A, M, S, T)
+PUBLIC = {  # answered without a token: signing in, and the health check
+    ("GET", "/api/v1/health"),
+    ("POST", "/api/v1/auth/sign-in"),
+    ("POST", "/api/v1/auth/refresh"),
+    ("POST", "/api/v1/auth/sign-out"),
+    ("POST", "/api/v1/auth/totp/enrol"),
+    ("POST", "/api/v1/auth/totp/confirm"),
+}
+_counter = itertools.count(1)
+
+Request = Callable[[Api, Side, Role], tuple[str, dict[str, Any] | str | None]]
+
+
+@dataclass(frozen=True)
+class Cell:
+    allowed: tuple[Role, ...]
+    request: Request
+    scoped: bool = False  # managers and supervisors see only their side
+    listed: str | None = None  # for list routes: the attribute of Side that must (not) appear
+    in_csv: bool = False  # for exports: the side's room must (not) appear in the text
+
+
+def _store(api: Api, record: m.Base) -> Any:
+    with api.sessions() as session:
+        session.add(record)
+        session.commit()
+        identity = inspect(record).identity
+        assert identity is not None
+        return identity[0]
+
+
+def _add(api: Api, record: m.Base) -> int:
+    return int(_store(api, record))
+
+
+def _n() -> int:
+    return next(_counter)
+
+
+def fresh_session(api: Api, side: Side) -> int:
+    starts = START + timedelta(days=10 + _n())
+    return _add(
+        api,
+        m.ExamSession(
+            exam_id=side.session.exam_id,
+            room_id=side.room.id,
+            starts_at=starts,
+            ends_at=starts + timedelta(hours=1),
+        ),
+    )
+
+
+def fresh_assignment(api: Api, side: Side, status: AssignmentStatus, mine: bool) -> int:
+    supervisor = (
+        side.supervisor.id
+        if mine
+        else _add(
+            api,
+            m.User(
+                email=f"s{_n()}@campus.test",
+                full_name="S",
+                role=Role.SUPERVISOR,
+                is_active=True,
+                totp_confirmed=False,
+            ),
+        )
+    )
+    return _add(
+        api,
+        m.Assignment(session_id=fresh_session(api, side), supervisor_id=supervisor, status=status),
+    )
+
+
+def fresh_room(api: Api, side: Side) -> int:
+    return _add(api, m.Room(building_id=side.building.id, code=f"tmp-{_n()}", name="T", capacity=5))
+
+
+def fresh_gate(api: Api, side: Side) -> int:
+    return _add(
+        api,
+        m.Gate(
+            site_id=side.gate.site_id,
+            building_id=side.building.id,
+            code=f"tmp-{_n()}",
+            name="T",
+            zone="z",
+            direction=GateDirection.IN,
+        ),
+    )
+
+
+def fresh_device(api: Api, side: Side) -> str:
+    device_id = f"tmp-{_n()}"
+    _store(
+        api,
+        m.Device(
+            id=device_id,
+            site_id=side.device.site_id,
+            room_id=side.room.id,
+            profile="door-station",
+            status=DeviceStatus.REGISTERED,
+        ),
+    )
+    return device_id
+
+
+def fresh_student(api: Api) -> int:
+    return _add(
+        api, m.Student(student_number=f"T-{_n()}", full_name="T", status=StudentStatus.ACTIVE)
+    )
+
+
+def _url(path: str) -> str:
+    return f"/api/v1{path}"
+
+
+def item(path: str, pick: Callable[[Api, Side], Any]) -> Request:
+    return lambda api, side, role: (_url(path.format(pick(api, side))), None)
+
+
+def body(
+    path: str,
+    make: Callable[[Api, Side], dict[str, Any]],
+    pick: Callable[[Api, Side], Any] | None = None,
+) -> Request:
+    def request(api: Api, side: Side, role: Role) -> tuple[str, dict[str, Any] | None]:
+        target = path.format(pick(api, side)) if pick else path
+        return _url(target), make(api, side)
+
+    return request
+
+
+def listing(path: str) -> Request:
+    return lambda api, side, role: (_url(path), None)
+
+
+def no_building(api: Api, side: Side) -> None:
+    return None
+
+
+def _enrolled(api: Api, side: Side) -> str:
+    student = fresh_student(api)
+    with api.sessions() as session:
+        session.add(m.SessionEnrolment(session_id=side.session.id, student_id=student))
+        session.commit()
+    return f"{side.session.id}/students/{student}"
+
+
+def _rooms_csv(side: Side) -> str:
+    header = "site_code,building_code,room_code,name,capacity,latitude,longitude,geofence_radius_m"
+    return f"{header}\nmain,{side.building.code},new-{_n()},New room,10,,,\n"
+
+
+def _open_violation(api: Api, side: Side) -> int:
+    return _add(
+        api,
+        m.ViolationRecord(
+            type=ViolationType.TAMPER,
+            severity=Severity.LOW,
+            status=ViolationStatus.OPEN,
+            session_id=side.session.id,
+            confidence=1.0,
+        ),
+    )
+
+
+def _audit_entry(api: Api) -> int:
+    with api.sessions() as session:
+        entry = record_change(
+            session,
+            SYSTEM,
+            action="test",
+            entity="site",
+            entity_id=1,
+            before=None,
+            after={"seen": True},
+        )
+        session.commit()
+        return entry.id
+
+
+DESIGN: dict[tuple[str, str], Cell] = {
+    ("GET", "/api/v1/me"): Cell(EVERY, listing("/me")),
+    ("GET", "/api/v1/events"): Cell((A, T), listing("/events")),
+    # places
+    ("GET", "/api/v1/sites"): Cell((A, M, T), listing("/sites")),
+    ("POST", "/api/v1/sites"): Cell((A,), body("/sites", lambda a, s: {"code": f"s-{_n()}", "name": "S", "time_zone": "UTC"})),
+    ("GET", "/api/v1/sites/{record_id}"): Cell((A, M, T), item("/sites/{}", lambda a, s: a.campus.site.id)),
+    ("PATCH", "/api/v1/sites/{record_id}"): Cell((A,), body("/sites/{}", lambda a, s: {"name": "Renamed"}, lambda a, s: a.campus.site.id)),
+    ("DELETE", "/api/v1/sites/{record_id}"): Cell((A,), item("/sites/{}", lambda a, s: _add(a, m.Site(code=f"d-{_n()}", name="D", time_zone="UTC")))),
+    ("GET", "/api/v1/buildings"): Cell((A, M, T), listing("/buildings"), scoped=True, listed="building"),
+    ("POST", "/api/v1/buildings"): Cell((A,), body("/buildings", lambda a, s: {"site_id": a.campus.site.id, "code": f"b-{_n()}", "name": "B"})),
+    ("GET", "/api/v1/buildings/{record_id}"): Cell((A, M, T), item("/buildings/{}", lambda a, s: s.building.id), scoped=True),
+    ("PATCH", "/api/v1/buildings/{record_id}"): Cell((A,), body("/buildings/{}", lambda a, s: {"name": "B2"}, lambda a, s: s.building.id)),
+    ("DELETE", "/api/v1/buildings/{record_id}"): Cell((A,), item("/buildings/{}", lambda a, s: _add(a, m.Building(site_id=a.campus.site.id, code=f"d-{_n()}", name="D")))),
+    ("GET", "/api/v1/rooms"): Cell((A, M, T), listing("/rooms"), scoped=True, listed="room"),
+    ("POST", "/api/v1/rooms"): Cell((A, M), body("/rooms", lambda a, s: {"building_id": s.building.id, "code": f"r-{_n()}", "name": "R", "capacity": 9}), scoped=True),
+    ("GET", "/api/v1/rooms/{record_id}"): Cell((A, M, T), item("/rooms/{}", lambda a, s: s.room.id), scoped=True),
+    ("PATCH", "/api/v1/rooms/{record_id}"): Cell((A, M), body("/rooms/{}", lambda a, s: {"capacity": 31}, lambda a, s: s.room.id), scoped=True),
+    ("DELETE", "/api/v1/rooms/{record_id}"): Cell((A, M), item("/rooms/{}", fresh_room), scoped=True),
+    ("GET", "/api/v1/gates"): Cell((A, M, T), listing("/gates"), scoped=True, listed="gate"),
+    ("POST", "/api/v1/gates"): Cell((A,), body("/gates", lambda a, s: {"site_id": a.campus.site.id, "building_id": s.building.id, "code": f"g-{_n()}", "name": "G", "zone": "z", "direction": "in"})),
+    ("GET", "/api/v1/gates/{record_id}"): Cell((A, M, T), item("/gates/{}", lambda a, s: s.gate.id), scoped=True),
+    ("PATCH", "/api/v1/gates/{record_id}"): Cell((A,), body("/gates/{}", lambda a, s: {"zone": "y"}, lambda a, s: s.gate.id)),
+    ("DELETE", "/api/v1/gates/{record_id}"): Cell((A,), item("/gates/{}", fresh_gate)),
+    ("GET", "/api/v1/devices"): Cell((A, M, T), listing("/devices"), scoped=True, listed="device"),
+    ("POST", "/api/v1/devices"): Cell((A, T), body("/devices", lambda a, s: {"id": f"new-{_n()}", "site_id": a.campus.site.id, "room_id": s.room.id, "profile": "door-station"})),
+    ("GET", "/api/v1/devices/{record_id}"): Cell((A, M, T), item("/devices/{}", lambda a, s: s.device.id), scoped=True),
+    ("PATCH", "/api/v1/devices/{record_id}"): Cell((A, T), body("/devices/{}", lambda a, s: {"status": "active"}, lambda a, s: s.device.id)),
+    ("DELETE", "/api/v1/devices/{record_id}"): Cell((A, T), item("/devices/{}", fresh_device)),
+    # people
+    ("GET", "/api/v1/users"): Cell((A, M), listing("/users")),
+    ("POST", "/api/v1/users"): Cell((A,), body("/users", lambda a, s: {"email": f"u{_n()}@campus.test", "full_name": "U", "role": "supervisor"})),
+    ("GET", "/api/v1/users/{record_id}"): Cell((A, M), item("/users/{}", lambda a, s: s.supervisor.id)),
+    ("PATCH", "/api/v1/users/{record_id}"): Cell((A,), body("/users/{}", lambda a, s: {"full_name": "Renamed"}, lambda a, s: s.supervisor.id)),
+    ("GET", "/api/v1/students"): Cell((A, M), listing("/students")),
+    ("POST", "/api/v1/students"): Cell((A, M), body("/students", lambda a, s: {"student_number": f"N-{_n()}", "full_name": "N"})),
+    ("GET", "/api/v1/students/{record_id}"): Cell((A, M), item("/students/{}", lambda a, s: a.campus.student.id)),
+    ("PATCH", "/api/v1/students/{record_id}"): Cell((A, M), body("/students/{}", lambda a, s: {"full_name": "Ada S."}, lambda a, s: a.campus.student.id)),
+    ("DELETE", "/api/v1/students/{record_id}"): Cell((A, M), item("/students/{}", lambda a, s: fresh_student(a))),
+    ("GET", "/api/v1/cards"): Cell((A,), listing("/cards")),
+    ("POST", "/api/v1/cards"): Cell((A,), body("/cards", lambda a, s: {"uid": f"04:{_n():06X}", "student_id": a.campus.student.id})),
+    ("GET", "/api/v1/cards/{record_id}"): Cell((A,), item("/cards/{}", lambda a, s: a.campus.card.id)),
+    ("PATCH", "/api/v1/cards/{record_id}"): Cell((A,), body("/cards/{}", lambda a, s: {"label": "blue"}, lambda a, s: a.campus.card.id)),
+    ("DELETE", "/api/v1/cards/{record_id}"): Cell((A,), item("/cards/{}", lambda a, s: _add(a, m.CardCredential(uid_hash=f"{_n():064d}", student_id=a.campus.student.id, is_active=True)))),
+    # exams
+    ("GET", "/api/v1/exams"): Cell((A, M), listing("/exams")),
+    ("POST", "/api/v1/exams"): Cell((A, M), body("/exams", lambda a, s: {"code": f"e-{_n()}", "title": "E"})),
+    ("GET", "/api/v1/exams/{record_id}"): Cell((A, M), item("/exams/{}", lambda a, s: a.campus.exam.id)),
+    ("PATCH", "/api/v1/exams/{record_id}"): Cell((A, M), body("/exams/{}", lambda a, s: {"title": "Maths"}, lambda a, s: a.campus.exam.id)),
+    ("DELETE", "/api/v1/exams/{record_id}"): Cell((A, M), item("/exams/{}", lambda a, s: _add(a, m.Exam(code=f"d-{_n()}", title="D")))),
+    ("GET", "/api/v1/exam-sessions"): Cell((A, M, S), listing("/exam-sessions"), scoped=True, listed="session"),
+    ("POST", "/api/v1/exam-sessions"): Cell((A, M), body("/exam-sessions", lambda a, s: {"exam_id": a.campus.exam.id, "room_id": s.room.id, "starts_at": (START + timedelta(days=400 + _n())).isoformat(), "ends_at": (START + timedelta(days=401 + _n())).isoformat()}), scoped=True),
+    ("GET", "/api/v1/exam-sessions/{record_id}"): Cell((A, M, S), item("/exam-sessions/{}", lambda a, s: s.session.id), scoped=True),
+    ("PATCH", "/api/v1/exam-sessions/{record_id}"): Cell((A, M), body("/exam-sessions/{}", lambda a, s: {"room_id": s.room.id}, lambda a, s: s.session.id), scoped=True),
+    ("DELETE", "/api/v1/exam-sessions/{record_id}"): Cell((A, M), item("/exam-sessions/{}", fresh_session), scoped=True),
+    ("GET", "/api/v1/exam-sessions/{session_id}/students"): Cell((A, M), item("/exam-sessions/{}/students", lambda a, s: s.session.id), scoped=True),
+    ("POST", "/api/v1/exam-sessions/{session_id}/students"): Cell((A, M), body("/exam-sessions/{}/students", lambda a, s: {"student_id": fresh_student(a)}, lambda a, s: s.session.id), scoped=True),
+    ("DELETE", "/api/v1/exam-sessions/{session_id}/students/{student_id}"): Cell((A, M), item("/exam-sessions/{}", _enrolled), scoped=True),
+    ("GET", "/api/v1/assignments"): Cell((A, M, S), listing("/assignments"), scoped=True, listed="assignment"),
+    ("POST", "/api/v1/assignments"): Cell((A, M), body("/assignments", lambda a, s: {"session_id": fresh_session(a, s), "supervisor_id": s.supervisor.id}), scoped=True),
+    ("GET", "/api/v1/assignments/{record_id}"): Cell((A, M, S), item("/assignments/{}", lambda a, s: s.assignment.id), scoped=True),
+    ("PATCH", "/api/v1/assignments/{assignment_id}"): Cell((A, M), body("/assignments/{}", lambda a, s: {"status": "absent"}, lambda a, s: fresh_assignment(a, s, AssignmentStatus.PROPOSED, mine=False)), scoped=True),
+    ("DELETE", "/api/v1/assignments/{record_id}"): Cell((A, M), item("/assignments/{}", lambda a, s: fresh_assignment(a, s, AssignmentStatus.PROPOSED, mine=False)), scoped=True),
+    ("POST", "/api/v1/assignments/{assignment_id}/accept"): Cell((S,), item("/assignments/{}/accept", lambda a, s: fresh_assignment(a, s, AssignmentStatus.PROPOSED, mine=True)), scoped=True),
+    ("POST", "/api/v1/assignments/{assignment_id}/decline"): Cell((S,), item("/assignments/{}/decline", lambda a, s: fresh_assignment(a, s, AssignmentStatus.PROPOSED, mine=True)), scoped=True),
+    # what happened
+    ("GET", "/api/v1/violations"): Cell((A, M, S), listing("/violations"), scoped=True, listed="violation"),
+    ("POST", "/api/v1/violations"): Cell((A, M, S), body("/violations", lambda a, s: {"type": "tamper", "severity": "low", "session_id": s.session.id, "detail": "x"}), scoped=True),
+    ("GET", "/api/v1/violations/{record_id}"): Cell((A, M, S), item("/violations/{}", lambda a, s: s.violation.id), scoped=True),
+    ("POST", "/api/v1/violations/{violation_id}/review"): Cell((A, M), body("/violations/{}/review", lambda a, s: {"status": "acknowledged"}, _open_violation), scoped=True),
+    ("GET", "/api/v1/attendance"): Cell((A, M, S), listing("/attendance"), scoped=True, listed="attendance"),
+    ("GET", "/api/v1/attendance/{record_id}"): Cell((A, M, S), item("/attendance/{}", lambda a, s: s.attendance.id), scoped=True),
+    ("GET", "/api/v1/attempts"): Cell((A, M, T), listing("/attempts"), scoped=True, listed="attempt"),
+    ("GET", "/api/v1/attempts/{record_id}"): Cell((A, M, T), item("/attempts/{}", lambda a, s: s.attempt.id), scoped=True),
+    ("GET", "/api/v1/access-logs"): Cell((A, M), listing("/access-logs"), scoped=True, listed="access_log"),
+    ("GET", "/api/v1/access-logs/{record_id}"): Cell((A, M), item("/access-logs/{}", lambda a, s: s.access_log.id), scoped=True),
+    ("GET", "/api/v1/passes"): Cell((A, M), listing("/passes")),
+    ("POST", "/api/v1/passes"): Cell((A,), body("/passes", lambda a, s: {"student_id": a.campus.student.id, "zones": ["main"], "valid_from": START.isoformat(), "valid_until": (START + timedelta(days=1)).isoformat()})),
+    ("GET", "/api/v1/passes/{record_id}"): Cell((A, M), item("/passes/{}", lambda a, s: a.campus.student_pass.id)),
+    ("POST", "/api/v1/passes/{pass_id}/revoke"): Cell((A,), body("/passes/{}/revoke", lambda a, s: {"reason": "lost"}, lambda a, s: _add(a, m.StudentPass(pass_ref=f"{_n():032d}", student_id=a.campus.student.id, zones=["main"], valid_from=START, valid_until=START + timedelta(days=1))))),
+    ("GET", "/api/v1/audit"): Cell((A,), listing("/audit")),
+    ("POST", "/api/v1/import/{kind}"): Cell((A, M), lambda a, s, r: ("/api/v1/import/rooms?dry_run=true", _rooms_csv(s)), scoped=True),
+    ("GET", "/api/v1/export/{kind}"): Cell((A, M), listing("/export/rooms"), scoped=True, in_csv=True),
+    ("GET", "/api/v1/audit/{record_id}"): Cell((A,), item("/audit/{}", lambda a, s: _audit_entry(a))),
+}  # fmt: skip
+SELF_SCOPED = {  # everyone may call these, and each person sees only their own
+    ("GET", "/api/v1/notifications"),
+    ("POST", "/api/v1/notifications/{notification_id}/read"),
+}
+
+
+def _routes(api: Api) -> set[tuple[str, str]]:
+    spec = api.client.get("/api/v1/openapi.json").json()
+    return {
+        (method.upper(), path)
+        for path, operations in spec["paths"].items()
+        for method in operations
+    }
+
+
+def test_every_route_has_a_designed_answer(sqlite_api: Api) -> None:
+    undecided = _routes(sqlite_api) - set(DESIGN) - PUBLIC - SELF_SCOPED
+    assert undecided == set(), f"add these routes to the role matrix: {sorted(undecided)}"
+    assert set(DESIGN) <= _routes(sqlite_api), "the matrix names routes that do not exist"
+
+
+def _expected(cell: Cell, role: Role, own: bool) -> int | str:
+    if role not in cell.allowed:
+        return 403
+    if cell.scoped and not own and role in (M, S):
+        return "hidden"
+    return "ok"
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(DESIGN))
+def test_role_matrix(sqlite_api: Api, method: str, path: str) -> None:
+    cell = DESIGN[(method, path)]
+    api = sqlite_api
+    answers = {}
+    for role, own in itertools.product(EVERY, (True, False)):
+        # Supervisors' "own side" is their building's side too: supervisor-a works in building A.
+        side = api.campus.own if own else api.campus.other
+        url, payload = cell.request(api, side, role)
+        if isinstance(payload, str):
+            headers = api.as_(role) | {"Content-Type": "text/csv"}
+            response = api.client.request(method, url, content=payload, headers=headers)
+        else:
+            response = api.client.request(method, url, json=payload, headers=api.as_(role))
+        answers[(role.value, "own" if own else "other")] = _judge(cell, side, response)
+        expected = _expected(cell, role, own)
+        assert answers[(role.value, "own" if own else "other")] == expected, (
+            f"{method} {path} as {role.value} ({'own' if own else 'other'} building): "
+            f"{response.status_code} {response.text[:300]}"
+        )
+
+
+def _judge(cell: Cell, side: Side, response: Any) -> int | str:
+    if response.status_code in (401, 403):
+        return int(response.status_code)
+    if response.status_code == 404 or (
+        response.status_code == 422 and response.json().get("code") == "csv_rejected"
+    ):
+        return "hidden"  # a CSV row outside one's buildings is refused like a missing one
+    assert response.status_code in (200, 201, 204), response.text[:300]
+    if cell.in_csv:
+        return "ok" if f",{side.room.code}," in response.text else "hidden"
+    if cell.listed and response.status_code == 200:
+        ids = {item["id"] for item in response.json()["items"]}
+        return "ok" if getattr(side, cell.listed).id in ids else "hidden"
+    return "ok"
+
+
+def test_self_scoped_routes_show_only_ones_own(sqlite_api: Api) -> None:
+    api = sqlite_api
+    for role in EVERY:
+        mine = _add(api, m.Notification(user_id=api.campus.user(role).id, message="yours"))
+        theirs = _add(
+            api, m.Notification(user_id=api.campus.other.supervisor.id, message="not yours")
+        )
+        listed = api.client.get("/api/v1/notifications", headers=api.as_(role)).json()["items"]
+        assert mine in {n["id"] for n in listed} and theirs not in {n["id"] for n in listed}
+        read = api.client.post(f"/api/v1/notifications/{mine}/read", headers=api.as_(role))
+        assert read.status_code == 200 and read.json()["read_at"]
+        hidden = api.client.post(f"/api/v1/notifications/{theirs}/read", headers=api.as_(role))
+        assert hidden.status_code == 404
+
+
+def test_without_a_token_every_private_route_is_401(sqlite_api: Api) -> None:
+    for method, path in sorted(DESIGN) + sorted(SELF_SCOPED):
+        url = "/" + path.strip("/").replace("{record_id}", "1").replace("{session_id}", "1")
+        for name in ("assignment_id", "violation_id", "pass_id", "notification_id", "student_id"):
+            url = url.replace("{" + name + "}", "1")
+        response = sqlite_api.client.request(method, url, json={})
+        assert response.status_code == 401, f"{method} {path}: {response.status_code}"
+        assert response.json()["code"] == "not_authenticated"

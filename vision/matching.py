@@ -1,0 +1,66 @@
+"""Comparing a descriptor with the claimed person's templates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+from vision.decisions import Decision, Reason
+from vision.errors import ConfigurationError, TemplateFormatError
+
+DESCRIPTOR_SIZE = 128
+Descriptor: TypeAlias = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class MatchPolicy:
+    """Threshold on the L2 distance, with an "unknown" band of +- margin around it.
+
+    Below threshold - margin: the person. Above threshold + margin: someone else. In between:
+    UNCERTAIN, and the station asks for another look rather than guessing. The threshold comes
+    from the firmware profile; 0.6 is dlib's own.
+    """
+
+    threshold: float = 0.6
+    margin: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0 < self.threshold < 2 or not 0 <= self.margin < self.threshold:
+            raise ConfigurationError(
+                f"match threshold {self.threshold} / margin {self.margin} out of range: "
+                "use 0 < threshold < 2 and 0 <= margin < threshold"
+            )
+
+
+def check_template(template: npt.NDArray[np.generic]) -> Descriptor:
+    if template.shape != (DESCRIPTOR_SIZE,):
+        raise TemplateFormatError(f"shape {template.shape}, expected ({DESCRIPTOR_SIZE},)")
+    if not np.all(np.isfinite(template)):
+        raise TemplateFormatError("it contains NaN or infinite values")
+    return np.asarray(template, dtype=np.float32)
+
+
+def distance_to_templates(descriptor: Descriptor, templates: Sequence[Descriptor]) -> float:
+    """The smallest L2 distance to any of the person's templates."""
+    stacked = np.stack([check_template(t) for t in templates])
+    return float(np.linalg.norm(stacked - descriptor, axis=1).min())
+
+
+def compare(
+    descriptor: Descriptor, templates: Sequence[Descriptor], policy: MatchPolicy
+) -> Decision:
+    """MATCH, NO_MATCH or UNCERTAIN, with the distance that decided it."""
+    if not templates:
+        return Decision(Reason.NO_TEMPLATES, None, policy.threshold, policy.margin)
+    distance = distance_to_templates(descriptor, templates)
+    if distance < policy.threshold - policy.margin:
+        reason = Reason.MATCH
+    elif distance > policy.threshold + policy.margin:
+        reason = Reason.NO_MATCH
+    else:
+        reason = Reason.UNCERTAIN
+    return Decision(reason, distance, policy.threshold, policy.margin)

@@ -1,0 +1,103 @@
+"""The face pipeline shared by the door station (verify) and the coordinator (enrol).
+
+detect -> choose the face -> quality gate -> align -> embed; then, for a verification attempt,
+liveness across its frames and a comparison with the claimed person's templates.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vision.alignment import align_face
+from vision.decisions import Decision, Reason
+from vision.detector import FaceDetection, FaceDetector
+from vision.embedder import FaceEmbedder
+from vision.images import RGBImage, check_rgb
+from vision.liveness import LivenessEvidence, LivenessPolicy, judge_liveness
+from vision.matching import Descriptor, MatchPolicy, compare
+from vision.quality import QualityLimits, check_quality
+from vision.runtime import VisionModels
+from vision.selection import SelectionRules, choose_face
+
+
+@dataclass(frozen=True)
+class VisionSettings:
+    """Every tunable of the pipeline; the firmware profile supplies them on a device."""
+
+    match: MatchPolicy = field(default_factory=MatchPolicy)
+    quality: QualityLimits = field(default_factory=QualityLimits)
+    selection: SelectionRules = field(default_factory=SelectionRules)
+    liveness: LivenessPolicy = field(default_factory=LivenessPolicy)
+    num_threads: int = 1
+
+
+@dataclass(frozen=True)
+class FaceReading:
+    """One usable face from one frame: where it was, its aligned chip and its descriptor."""
+
+    face: FaceDetection
+    chip: RGBImage
+    descriptor: Descriptor
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A verification attempt's decision, with the liveness evidence behind it."""
+
+    decision: Decision
+    liveness: LivenessEvidence | None = None
+    frames_used: int = 0
+
+
+class FacePipeline:
+    """Loads the two models once; `read` one frame, `verify` one attempt's frames."""
+
+    def __init__(
+        self, models: VisionModels | None = None, settings: VisionSettings | None = None
+    ) -> None:
+        self.models = models or VisionModels()
+        self.settings = settings or VisionSettings()
+        self.detector = FaceDetector(self.models.detector, self.settings.num_threads)
+        self.embedder = FaceEmbedder(self.models.embedder, self.settings.num_threads)
+
+    def read(self, frame: RGBImage) -> FaceReading | Reason:
+        """The chosen face's reading, or the reason this frame cannot be used."""
+        frame = check_rgb(frame)
+        height, width = frame.shape[:2]
+        chosen = choose_face(self.detector.detect(frame), width, height, self.settings.selection)
+        if isinstance(chosen, Reason):
+            return chosen
+        chosen = self.detector.refine(frame, chosen)
+        chip = align_face(frame, chosen)
+        refusal = check_quality(chosen, chip, self.settings.quality)
+        if refusal is not None:
+            return refusal
+        return FaceReading(chosen, chip, self.embedder.embed(chip))
+
+    def verify(self, frames: Sequence[RGBImage], templates: Sequence[Descriptor]) -> Verification:
+        """Decide whether the frames show the live person whose templates are given."""
+        readings: list[FaceReading] = []
+        refusals: list[Reason] = []
+        for frame in frames:
+            outcome = self.read(frame)
+            (refusals if isinstance(outcome, Reason) else readings).append(outcome)  # type: ignore[arg-type]
+        if Reason.SEVERAL_FACES in refusals:
+            return Verification(self._refuse(Reason.SEVERAL_FACES), None, len(readings))
+        if not readings:
+            return Verification(self._refuse(Counter(refusals).most_common(1)[0][0]))
+        evidence = judge_liveness([r.chip for r in readings], self.settings.liveness)
+        if not evidence.is_live:
+            return Verification(self._refuse(Reason.NOT_LIVE), evidence, len(readings))
+        # Averaging the frames' descriptors smooths detector jitter before the one comparison.
+        descriptor = np.mean([r.descriptor for r in readings], axis=0).astype(np.float32)
+        return Verification(
+            compare(descriptor, templates, self.settings.match), evidence, len(readings)
+        )
+
+    def _refuse(self, reason: Reason) -> Decision:
+        policy = self.settings.match
+        return Decision(reason, None, policy.threshold, policy.margin)
