@@ -20,12 +20,12 @@ from coordinator.api.deps import ActorDep, ScopeDep, SessionDep, SettingsDep, al
 from coordinator.core.config import Settings
 from coordinator.db.enums import Role
 from coordinator.errors import InvalidInputError
-from coordinator.schemas.common import Page
+from coordinator.schemas.common import MAX_ID, Id, Page
 from coordinator.services import records
 from coordinator.services.records import M, Placement
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
-Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="Items to skip.")]
 
 
 def equal_columns(model: type[Any]) -> Callable[[BaseModel], list[ColumnElement[bool]]]:
@@ -53,7 +53,7 @@ class Resource(Generic[M]):
     update: type[BaseModel] | None = None
     deletable: bool = False
     placement: Placement[M] | None = None
-    key: type = int
+    key: Any = Id
     conditions: Callable[[BaseModel], list[ColumnElement[bool]]] | None = None
     build: Callable[[Session, BaseModel, Settings], M] | None = None
     changes: Callable[[Session, M, dict[str, Any]], dict[str, Any]] | None = None

@@ -5,7 +5,7 @@ from datetime import datetime
 from pydantic import AwareDatetime, Field, model_validator
 
 from coordinator.db.enums import AssignmentStatus
-from coordinator.schemas.common import Code, Name, Public, Strict
+from coordinator.schemas.common import Code, Id, Name, Public, Strict
 
 
 class ExamCreate(Strict):
@@ -24,8 +24,8 @@ class ExamPublic(Public):
 
 
 class ExamSessionCreate(Strict):
-    exam_id: int
-    room_id: int
+    exam_id: Id
+    room_id: Id
     starts_at: AwareDatetime = Field(description="With an offset; stored in UTC.")
     ends_at: AwareDatetime
 
@@ -37,31 +37,31 @@ class ExamSessionCreate(Strict):
 
 
 class ExamSessionUpdate(Strict):
-    room_id: int | None = None
+    room_id: Id | None = None
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
 
 
 class ExamSessionPublic(Public):
     id: int
-    exam_id: int
-    room_id: int
+    exam_id: Id
+    room_id: Id
     starts_at: datetime
     ends_at: datetime
 
 
 class EnrolmentCreate(Strict):
-    student_id: int
+    student_id: Id
 
 
 class EnrolmentPublic(Public):
-    session_id: int
-    student_id: int
+    session_id: Id
+    student_id: Id
 
 
 class AssignmentCreate(Strict):
-    session_id: int
-    supervisor_id: int
+    session_id: Id
+    supervisor_id: Id
 
 
 class AssignmentUpdate(Strict):
@@ -72,8 +72,8 @@ class AssignmentUpdate(Strict):
 
 class AssignmentPublic(Public):
     id: int
-    session_id: int
-    supervisor_id: int
+    session_id: Id
+    supervisor_id: Id
     status: AssignmentStatus
     checked_in_at: datetime | None
     checked_out_at: datetime | None

@@ -5,14 +5,14 @@ from datetime import datetime
 from pydantic import Field, model_validator
 
 from coordinator.db.enums import Role, StudentStatus
-from coordinator.schemas.common import Email, Name, Public, Strict
+from coordinator.schemas.common import Email, Id, Name, Public, Strict
 
 
 class UserCreate(Strict):
     email: Email
     full_name: Name
     role: Role
-    building_ids: list[int] = Field(
+    building_ids: list[Id] = Field(
         default_factory=list, max_length=200, description="Buildings a manager is scoped to."
     )
 
@@ -21,7 +21,7 @@ class UserUpdate(Strict):
     full_name: Name | None = None
     role: Role | None = None
     is_active: bool | None = None
-    building_ids: list[int] | None = Field(default=None, max_length=200)
+    building_ids: list[Id] | None = Field(default=None, max_length=200)
 
 
 class UserPublic(Public):
@@ -57,8 +57,8 @@ class CardCreate(Strict):
     """A card to link; its UID is hashed with a key on arrival and never stored or shown."""
 
     uid: str = Field(pattern=r"^[0-9A-Fa-f: ]{4,64}$", description="Card UID as read, in hex.")
-    user_id: int | None = None
-    student_id: int | None = None
+    user_id: Id | None = None
+    student_id: Id | None = None
     label: str | None = Field(default=None, max_length=100)
 
     @model_validator(mode="after")
@@ -75,8 +75,8 @@ class CardUpdate(Strict):
 
 class CardPublic(Public):
     id: int
-    user_id: int | None
-    student_id: int | None
+    user_id: Id | None
+    student_id: Id | None
     label: str | None
     is_active: bool
     created_at: datetime

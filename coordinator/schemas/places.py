@@ -8,6 +8,7 @@ from coordinator.db.enums import DeviceStatus, GateDirection
 from coordinator.schemas.common import (
     Code,
     Geofence,
+    Id,
     Latitude,
     Longitude,
     Name,
@@ -37,7 +38,7 @@ class SitePublic(Public):
 
 
 class BuildingCreate(Strict):
-    site_id: int
+    site_id: Id
     code: Code
     name: Name
 
@@ -48,7 +49,7 @@ class BuildingUpdate(Strict):
 
 class BuildingPublic(Public):
     id: int
-    site_id: int
+    site_id: Id
     code: str
     name: str
 
@@ -63,7 +64,7 @@ class _Fenced(Geofence):
 
 
 class RoomCreate(_Fenced):
-    building_id: int
+    building_id: Id
     code: Code
     name: Name
     capacity: int = Field(ge=1, le=5000)
@@ -79,7 +80,7 @@ class RoomUpdate(Strict):
 
 class RoomPublic(Public):
     id: int
-    building_id: int
+    building_id: Id
     code: str
     name: str
     capacity: int
@@ -89,8 +90,8 @@ class RoomPublic(Public):
 
 
 class GateCreate(_Fenced):
-    site_id: int
-    building_id: int | None = None
+    site_id: Id
+    building_id: Id | None = None
     code: Code
     name: Name
     zone: Code
@@ -108,8 +109,8 @@ class GateUpdate(Strict):
 
 class GatePublic(Public):
     id: int
-    site_id: int
-    building_id: int | None
+    site_id: Id
+    building_id: Id | None
     code: str
     name: str
     zone: str
@@ -132,17 +133,17 @@ class _Bound(Strict):
 
 class DeviceCreate(_Bound):
     id: Code = Field(description="The device id it uses on the wire.")
-    site_id: int
-    room_id: int | None = None
-    gate_id: int | None = None
+    site_id: Id
+    room_id: Id | None = None
+    gate_id: Id | None = None
     profile: Name = Field(max_length=64, description="Firmware profile name.")
     status: DeviceStatus = DeviceStatus.REGISTERED
     public_key: str | None = Field(default=None, max_length=100)
 
 
 class DeviceUpdate(_Bound):
-    room_id: int | None = None
-    gate_id: int | None = None
+    room_id: Id | None = None
+    gate_id: Id | None = None
     profile: Name | None = Field(default=None, max_length=64)
     status: DeviceStatus | None = None
     public_key: str | None = Field(default=None, max_length=100)
@@ -150,9 +151,9 @@ class DeviceUpdate(_Bound):
 
 class DevicePublic(Public):
     id: str
-    site_id: int
-    room_id: int | None
-    gate_id: int | None
+    site_id: Id
+    room_id: Id | None
+    gate_id: Id | None
     profile: str
     status: DeviceStatus
     agent_version: str | None

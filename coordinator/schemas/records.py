@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import AwareDatetime, Field, model_validator
 
 from coordinator.db.enums import ViolationStatus
-from coordinator.schemas.common import Code, Public, Strict
+from coordinator.schemas.common import Code, Id, Public, Strict
 from protocols import (
     AccessDecision,
     AttendanceAction,
@@ -22,9 +22,9 @@ from protocols import (
 
 class AttendancePublic(Public):
     id: int
-    session_id: int
-    user_id: int | None
-    student_id: int | None
+    session_id: Id
+    user_id: Id | None
+    student_id: Id | None
     action: AttendanceAction
     at: datetime
     device_id: str | None
@@ -38,13 +38,13 @@ class AttemptPublic(Public):
     credential: Credential
     outcome: Outcome
     reason: ReasonCode
-    user_id: int | None
-    student_id: int | None
+    user_id: Id | None
+    student_id: Id | None
     face_distance: float | None
 
 
 class PassCreate(Strict):
-    student_id: int
+    student_id: Id
     zones: list[Code] = Field(min_length=1, max_length=20)
     valid_from: AwareDatetime
     valid_until: AwareDatetime
@@ -63,7 +63,7 @@ class PassRevoke(Strict):
 class PassPublic(Public):
     id: int
     pass_ref: str
-    student_id: int
+    student_id: Id
     zones: list[str]
     valid_from: datetime
     valid_until: datetime
@@ -74,14 +74,14 @@ class PassPublic(Public):
 
 class AccessLogPublic(Public):
     id: int
-    gate_id: int
+    gate_id: Id
     device_id: str | None
     at: datetime
     decision: AccessDecision
     reason: ReasonCode
     direction: Direction
-    student_id: int | None
-    pass_id: int | None
+    student_id: Id | None
+    pass_id: Id | None
 
 
 class ViolationReport(Strict):
@@ -89,7 +89,7 @@ class ViolationReport(Strict):
 
     type: ViolationType
     severity: Severity
-    session_id: int
+    session_id: Id
     detail: str = Field(min_length=1, max_length=500)
 
 
@@ -103,14 +103,14 @@ class ViolationPublic(Public):
     type: ViolationType
     severity: Severity
     status: ViolationStatus
-    session_id: int | None
+    session_id: Id | None
     device_id: str | None
-    reported_by_id: int | None
+    reported_by_id: Id | None
     confidence: float
     evidence_ref: str | None
     detail: str | None
     raised_at: datetime
-    reviewer_id: int | None
+    reviewer_id: Id | None
     reviewed_at: datetime | None
     notes: str | None
 
@@ -126,7 +126,7 @@ class NotificationPublic(Public):
 class AuditEntryPublic(Public):
     id: int
     at: datetime
-    actor_id: int | None
+    actor_id: Id | None
     actor: str
     action: str
     entity: str

@@ -144,11 +144,14 @@ def update(
     what: str,
 ) -> M:
     before = snapshot(record)
-    for name, value in changes.items():
-        setattr(record, name, value)
-    _require_references(session, record)
-    if placement:  # moving a record into another manager's building is refused like a create
-        scope.require_building(placement.building_of(session, record), what)
+    # Check the new values before anything is written: an autoflush would hit the foreign key
+    # first and turn a clear "room_id 4 does not exist" into a database error.
+    with session.no_autoflush:
+        for name, value in changes.items():
+            setattr(record, name, value)
+        _require_references(session, record)
+        if placement:  # moving a record into another manager's building is refused like a create
+            scope.require_building(placement.building_of(session, record), what)
     _flush(session, what)
     after = snapshot(record)
     if after != before:

@@ -310,3 +310,34 @@ def test_list_filters_and_pages(api: Api) -> None:
         "/api/v1/rooms", headers=api.as_(A), params={"limit": 1, "offset": 1}
     ).json()
     assert (rooms["total"], len(rooms["items"])) == (2, 1)
+
+
+def test_ids_beyond_the_database_range_are_refused_as_input(api: Api) -> None:
+    """Found by schemathesis: 2**63 used to reach SQL and fail there with a 500."""
+    too_big = 2**63
+    for url, params in (
+        (f"/api/v1/sites/{too_big}", {}),
+        ("/api/v1/rooms", {"offset": too_big}),
+        ("/api/v1/rooms", {"building_id": too_big}),
+    ):
+        response = api.client.get(url, params=params, headers=api.as_(A))
+        assert response.status_code == 422, (url, response.text)
+
+
+def test_moving_a_record_to_a_missing_reference_is_named(api: Api) -> None:
+    """Found by schemathesis: an autoflush used to hit the foreign key before the check."""
+    url = f"/api/v1/exam-sessions/{api.campus.own.session.id}"
+    response = api.client.patch(url, json={"room_id": 9999}, headers=api.as_(A))
+    assert (
+        response.status_code == 404 and response.json()["message"] == "room_id 9999 does not exist"
+    )
+
+
+def test_emails_with_unusual_whitespace_are_refused_consistently(api: Api) -> None:
+    """Found by schemathesis: Python's \\s and JSON Schema's \\s disagreed on U+0085."""
+    response = api.client.post(
+        "/api/v1/users",
+        headers=api.as_(A),
+        json={"email": "a\u0085b@campus.test", "full_name": "X", "role": "supervisor"},
+    )
+    assert response.status_code == 422 and response.json()["fields"][0]["field"] == "email"

@@ -4,6 +4,7 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect
 
+from coordinator.db.diagram import DOC, render
 from coordinator.db.migrate import alembic_config, downgrade, upgrade
 from coordinator.db.session import make_engine
 
@@ -20,3 +21,7 @@ def test_upgrade_matches_models_and_downgrade_empties(
     downgrade(url)
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     engine.dispose()
+
+
+def test_the_data_model_diagram_matches_the_models() -> None:
+    assert DOC.read_text(encoding="utf-8") == render(), "run `python -m coordinator.db.diagram`"

@@ -9,6 +9,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -386,3 +387,43 @@ def test_without_a_token_every_private_route_is_401(sqlite_api: Api) -> None:
         response = sqlite_api.client.request(method, url, json={})
         assert response.status_code == 401, f"{method} {path}: {response.status_code}"
         assert response.json()["code"] == "not_authenticated"
+
+
+MATRIX_DOC = Path(__file__).resolve().parents[2] / "docs" / "role-matrix.md"
+MATRIX_INTRO = """# Who may do what
+
+Generated from the design table in `tests/coordinator/test_role_matrix.py`, which the tests
+enforce route by route (`python -m tests.coordinator.test_role_matrix` rewrites this page).
+
+- **yes**: allowed everywhere. **own**: managers only for their buildings, supervisors only for
+  their own assignments and exam sessions; anything else answers 404, exactly as for an object
+  that does not exist, so nobody learns what other buildings hold. **—**: 403.
+- Everyone may read and mark their own notifications and `GET /me`. Sign-in routes and
+  `GET /health` need no token. Without a token every other route answers 401.
+
+"""
+
+
+def render_matrix() -> str:
+    lines = ["| route | admin | manager | supervisor | technician |", "|---|---|---|---|---|"]
+    for (method, path), cell in sorted(DESIGN.items(), key=lambda item: (item[0][1], item[0][0])):
+        answers = []
+        for role in EVERY:
+            if role not in cell.allowed:
+                answers.append("—")
+            elif cell.scoped and role in (M, S):
+                answers.append("own")
+            else:
+                answers.append("yes")
+        lines.append(f"| `{method} {path.removeprefix('/api/v1')}` | " + " | ".join(answers) + " |")
+    return MATRIX_INTRO + "\n".join(lines) + "\n"
+
+
+def test_the_role_matrix_page_matches_the_design() -> None:
+    assert MATRIX_DOC.read_text(encoding="utf-8") == render_matrix(), (
+        "run `python -m tests.coordinator.test_role_matrix`"
+    )
+
+
+if __name__ == "__main__":
+    MATRIX_DOC.write_text(render_matrix(), encoding="utf-8")

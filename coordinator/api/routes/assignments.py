@@ -10,6 +10,7 @@ from coordinator.api.deps import PLANNERS, ActorDep, CurrentUser, ScopeDep, Sess
 from coordinator.db.enums import AssignmentStatus, Role
 from coordinator.db.models import Assignment, ExamSession
 from coordinator.schemas import exams as s
+from coordinator.schemas.common import Id
 from coordinator.services import assignments as service
 from coordinator.services import records
 from coordinator.services.placements import ASSIGNMENTS, EXAM_SESSIONS
@@ -19,8 +20,8 @@ SUPERVISOR_ONLY = Depends(allow(Role.SUPERVISOR))
 
 
 class AssignmentFilters(BaseModel):
-    session_id: int | None = None
-    supervisor_id: int | None = None
+    session_id: Id | None = None
+    supervisor_id: Id | None = None
     status: AssignmentStatus | None = None
 
 
@@ -39,7 +40,7 @@ READ = Resource[Assignment](
 actions = APIRouter(prefix="/assignments", tags=["assignments"])
 
 
-def _find(session: SessionDep, assignment_id: int, scope: ScopeDep) -> Assignment:
+def _find(session: SessionDep, assignment_id: Id, scope: ScopeDep) -> Assignment:
     return records.find(
         session, Assignment, assignment_id, scope=scope, placement=ASSIGNMENTS, what="assignment"
     )
@@ -74,7 +75,7 @@ def propose_assignment(
 
 @actions.patch("/{assignment_id}", response_model=s.AssignmentPublic, dependencies=[PLANNERS])
 def set_assignment_status(
-    assignment_id: int,
+    assignment_id: Id,
     body: s.AssignmentUpdate,
     session: SessionDep,
     scope: ScopeDep,
@@ -88,7 +89,7 @@ def set_assignment_status(
 
 
 def _answer(
-    assignment_id: int,
+    assignment_id: Id,
     accept: bool,
     session: SessionDep,
     scope: ScopeDep,
@@ -105,7 +106,7 @@ def _answer(
     "/{assignment_id}/accept", response_model=s.AssignmentPublic, dependencies=[SUPERVISOR_ONLY]
 )
 def accept_assignment(
-    assignment_id: int, session: SessionDep, scope: ScopeDep, user: CurrentUser, actor: ActorDep
+    assignment_id: Id, session: SessionDep, scope: ScopeDep, user: CurrentUser, actor: ActorDep
 ) -> s.AssignmentPublic:
     """The supervisor accepts their proposed assignment."""
     return _answer(assignment_id, True, session, scope, user, actor)
@@ -115,7 +116,7 @@ def accept_assignment(
     "/{assignment_id}/decline", response_model=s.AssignmentPublic, dependencies=[SUPERVISOR_ONLY]
 )
 def decline_assignment(
-    assignment_id: int, session: SessionDep, scope: ScopeDep, user: CurrentUser, actor: ActorDep
+    assignment_id: Id, session: SessionDep, scope: ScopeDep, user: CurrentUser, actor: ActorDep
 ) -> s.AssignmentPublic:
     """The supervisor declines their proposed assignment."""
     return _answer(assignment_id, False, session, scope, user, actor)

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from coordinator.api.deps import DEVICE_KEEPERS, SessionDep
-from coordinator.schemas.common import Page
+from coordinator.schemas.common import MAX_ID, Page
 from coordinator.schemas.events import EventPublic
 from coordinator.services.events import EventFilter, list_events
 from protocols.ids import NAME_PATTERN
@@ -20,7 +20,7 @@ def read_events(
     site: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
     kind: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> Page[EventPublic]:
     """Stored device messages, oldest first, filtered by device, site or kind."""
     where = EventFilter(device_id=device_id, kind=kind, site=site)

@@ -13,7 +13,7 @@ from coordinator.db.enums import Role
 from coordinator.db.models import Exam, ExamSession, SessionEnrolment, Student
 from coordinator.errors import ConflictError, NotFoundError
 from coordinator.schemas import exams as s
-from coordinator.schemas.common import Page
+from coordinator.schemas.common import Id, Page
 from coordinator.services import records
 from coordinator.services.audit import record_change
 from coordinator.services.placements import EXAM_SESSIONS
@@ -26,8 +26,8 @@ class ExamFilters(BaseModel):
 
 
 class ExamSessionFilters(BaseModel):
-    exam_id: int | None = None
-    room_id: int | None = None
+    exam_id: Id | None = None
+    room_id: Id | None = None
     starts_after: AwareDatetime | None = None
     starts_before: AwareDatetime | None = None
 
@@ -87,7 +87,7 @@ RESOURCES: list[Resource[Any]] = [
 enrolments = APIRouter(prefix="/exam-sessions/{session_id}/students", tags=["exam-sessions"])
 
 
-def _exam_session(session: Session, session_id: int, scope: ScopeDep) -> ExamSession:
+def _exam_session(session: Session, session_id: Id, scope: ScopeDep) -> ExamSession:
     return records.find(
         session, ExamSession, session_id, scope=scope, placement=EXAM_SESSIONS, what="exam session"
     )
@@ -95,7 +95,7 @@ def _exam_session(session: Session, session_id: int, scope: ScopeDep) -> ExamSes
 
 @enrolments.get("", response_model=Page[s.EnrolmentPublic], dependencies=[PLANNERS])
 def list_enrolments(
-    session_id: int, session: SessionDep, scope: ScopeDep, limit: Limit = 100, offset: Offset = 0
+    session_id: Id, session: SessionDep, scope: ScopeDep, limit: Limit = 100, offset: Offset = 0
 ) -> Page[s.EnrolmentPublic]:
     """Students enrolled in an exam session."""
     _exam_session(session, session_id, scope)
@@ -114,7 +114,7 @@ def list_enrolments(
 
 @enrolments.post("", response_model=s.EnrolmentPublic, status_code=201, dependencies=[PLANNERS])
 def enrol_student(
-    session_id: int, body: s.EnrolmentCreate, session: SessionDep, scope: ScopeDep, actor: ActorDep
+    session_id: Id, body: s.EnrolmentCreate, session: SessionDep, scope: ScopeDep, actor: ActorDep
 ) -> s.EnrolmentPublic:
     """Expect a student at an exam session."""
     _exam_session(session, session_id, scope)
@@ -140,7 +140,7 @@ def enrol_student(
 
 @enrolments.delete("/{student_id}", status_code=204, dependencies=[PLANNERS])
 def unenrol_student(
-    session_id: int, student_id: int, session: SessionDep, scope: ScopeDep, actor: ActorDep
+    session_id: Id, student_id: Id, session: SessionDep, scope: ScopeDep, actor: ActorDep
 ) -> Response:
     """No longer expect a student at an exam session."""
     _exam_session(session, session_id, scope)

@@ -9,7 +9,7 @@ from coordinator.api.crud import Limit, Offset
 from coordinator.api.deps import EVERYONE, CurrentUser, SessionDep
 from coordinator.db.models import Notification
 from coordinator.errors import NotFoundError
-from coordinator.schemas.common import Page
+from coordinator.schemas.common import Id, Page
 from coordinator.schemas.records import NotificationPublic
 from coordinator.services.records import page
 from coordinator.services.scope import Scope
@@ -43,7 +43,7 @@ def list_notifications(
 
 
 @router.post("/{notification_id}/read", response_model=NotificationPublic)
-def mark_read(notification_id: int, session: SessionDep, user: CurrentUser) -> NotificationPublic:
+def mark_read(notification_id: Id, session: SessionDep, user: CurrentUser) -> NotificationPublic:
     """Mark one of the caller's notifications as read (reading is not audited: no data changes)."""
     notification = session.get(Notification, notification_id)
     if notification is None or notification.user_id != user.id:

@@ -13,6 +13,7 @@ from coordinator.db.enums import Role, StudentStatus
 from coordinator.db.models import Building, CardCredential, Student, User
 from coordinator.errors import ConflictError, NotFoundError
 from coordinator.schemas import people as s
+from coordinator.schemas.common import Id
 
 A, M = Role.ADMIN, Role.MANAGER
 
@@ -29,8 +30,8 @@ class StudentFilters(BaseModel):
 
 
 class CardFilters(BaseModel):
-    user_id: int | None = None
-    student_id: int | None = None
+    user_id: Id | None = None
+    student_id: Id | None = None
     is_active: bool | None = None
 
 

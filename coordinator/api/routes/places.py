@@ -8,6 +8,7 @@ from coordinator.api.crud import Resource, crud_router
 from coordinator.db.enums import DeviceStatus, GateDirection, Role
 from coordinator.db.models import Building, Device, Gate, Room, Site
 from coordinator.schemas import places as s
+from coordinator.schemas.common import Code, Id
 from coordinator.services.placements import BUILDINGS, DEVICES, GATES, ROOMS
 
 A, M, T = Role.ADMIN, Role.MANAGER, Role.TECHNICIAN
@@ -18,26 +19,26 @@ class SiteFilters(BaseModel):
 
 
 class BuildingFilters(BaseModel):
-    site_id: int | None = None
+    site_id: Id | None = None
     code: str | None = None
 
 
 class RoomFilters(BaseModel):
-    building_id: int | None = None
+    building_id: Id | None = None
     code: str | None = None
 
 
 class GateFilters(BaseModel):
-    site_id: int | None = None
-    building_id: int | None = None
+    site_id: Id | None = None
+    building_id: Id | None = None
     zone: str | None = None
     direction: GateDirection | None = None
 
 
 class DeviceFilters(BaseModel):
-    site_id: int | None = None
-    room_id: int | None = None
-    gate_id: int | None = None
+    site_id: Id | None = None
+    room_id: Id | None = None
+    gate_id: Id | None = None
     status: DeviceStatus | None = None
 
 
@@ -105,7 +106,7 @@ RESOURCES: list[Resource[Any]] = [
         update=s.DeviceUpdate,
         deletable=True,
         placement=DEVICES,
-        key=str,
+        key=Code,
     ),
 ]
 

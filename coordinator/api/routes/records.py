@@ -22,6 +22,7 @@ from coordinator.db.models import (
 )
 from coordinator.errors import ConflictError
 from coordinator.schemas import records as s
+from coordinator.schemas.common import Id
 from coordinator.services import records
 from coordinator.services.placements import ACCESS_LOGS, ATTEMPTS, ATTENDANCE
 from protocols import AccessDecision, AttendanceAction, Outcome, ReasonCode
@@ -30,9 +31,9 @@ A, M, S, T = Role.ADMIN, Role.MANAGER, Role.SUPERVISOR, Role.TECHNICIAN
 
 
 class AttendanceFilters(BaseModel):
-    session_id: int | None = None
-    user_id: int | None = None
-    student_id: int | None = None
+    session_id: Id | None = None
+    user_id: Id | None = None
+    student_id: Id | None = None
     action: AttendanceAction | None = None
 
 
@@ -43,20 +44,20 @@ class AttemptFilters(BaseModel):
 
 
 class PassFilters(BaseModel):
-    student_id: int | None = None
+    student_id: Id | None = None
     pass_ref: str | None = None
 
 
 class AccessLogFilters(BaseModel):
-    gate_id: int | None = None
-    student_id: int | None = None
+    gate_id: Id | None = None
+    student_id: Id | None = None
     decision: AccessDecision | None = None
 
 
 class AuditFilters(BaseModel):
     entity: str | None = None
     entity_id: str | None = None
-    actor_id: int | None = None
+    actor_id: Id | None = None
     since: AwareDatetime | None = None
 
 
@@ -137,7 +138,7 @@ passes = APIRouter(prefix="/passes", tags=["passes"])
 
 @passes.post("/{pass_id}/revoke", response_model=s.PassPublic, dependencies=[Depends(allow(A))])
 def revoke_pass(
-    pass_id: int, body: s.PassRevoke, session: SessionDep, scope: ScopeDep, actor: ActorDep
+    pass_id: Id, body: s.PassRevoke, session: SessionDep, scope: ScopeDep, actor: ActorDep
 ) -> s.PassPublic:
     """Revoke a pass; gates refuse it once they have the next bundle."""
     student_pass = records.find(

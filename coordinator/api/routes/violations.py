@@ -10,6 +10,7 @@ from coordinator.api.deps import PLANNERS, ActorDep, CurrentUser, ScopeDep, Sess
 from coordinator.db.enums import Role, ViolationStatus
 from coordinator.db.models import ExamSession, ViolationRecord
 from coordinator.schemas import records as s
+from coordinator.schemas.common import Id
 from coordinator.services import records
 from coordinator.services import violations as service
 from coordinator.services.placements import EXAM_SESSIONS, VIOLATIONS
@@ -22,7 +23,7 @@ class ViolationFilters(BaseModel):
     status: ViolationStatus | None = None
     type: ViolationType | None = None
     severity: Severity | None = None
-    session_id: int | None = None
+    session_id: Id | None = None
     device_id: str | None = None
 
 
@@ -67,7 +68,7 @@ def report_violation(
 
 @actions.post("/{violation_id}/review", response_model=s.ViolationPublic, dependencies=[PLANNERS])
 def review_violation(
-    violation_id: int,
+    violation_id: Id,
     body: s.ViolationReview,
     session: SessionDep,
     scope: ScopeDep,
