@@ -7,7 +7,7 @@ descriptor sits far from the others (another person, a bad crop) are dropped as 
 the templates leave this module, sealed with AES-256-GCM under a key the caller passes in and bound
 to the person's id; photos are never stored here and never go to devices.
 
-Pure: no database, no network. Storage comes with the coordinator's domain model.
+Pure: no database, no network. coordinator/services/faces.py stores the sealed templates.
 """
 
 from __future__ import annotations

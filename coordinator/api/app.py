@@ -13,6 +13,7 @@ from coordinator.api.routes import (
     csv_io,
     events,
     exams,
+    faces,
     health,
     notifications,
     people,
@@ -56,7 +57,14 @@ def create_app(settings: Settings) -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
-    for router in (auth.router, csv_io.router, events.router, health.router, notifications.router):
+    for router in (
+        auth.router,
+        csv_io.router,
+        events.router,
+        health.router,
+        notifications.router,
+        faces.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     for module in (places, people, exams, assignments, violations, records):
         for router in module.routers:

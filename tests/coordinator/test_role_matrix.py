@@ -28,6 +28,7 @@ from coordinator.services.audit import SYSTEM, record_change
 from protocols import Severity, ViolationType
 from tests.coordinator.campus import START, Side
 from tests.coordinator.conftest import Api
+from tests.coordinator.test_faces_api import photos
 
 A, M, S, T = Role.ADMIN, Role.MANAGER, Role.SUPERVISOR, Role.TECHNICIAN
 EVERY = (A, M, S, T)
@@ -41,7 +42,8 @@ PUBLIC = {  # answered without a token: signing in, and the health check
 }
 _counter = itertools.count(1)
 
-Request = Callable[[Api, Side, Role], tuple[str, dict[str, Any] | str | None]]
+Payload = dict[str, Any] | str | list[Any] | None  # JSON, CSV text, or multipart files
+Request = Callable[[Api, Side, Role], tuple[str, Payload]]
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,14 @@ def _enrolled(api: Api, side: Side) -> str:
     return f"{side.session.id}/students/{student}"
 
 
+def _with_templates(api: Api, side: Side) -> int:
+    _add(
+        api,
+        m.FaceTemplate(user_id=side.supervisor.id, model="face_embedder_fp32", sealed=b"x" * 40),
+    )
+    return side.supervisor.id
+
+
 def _rooms_csv(side: Side) -> str:
     header = "site_code,building_code,room_code,name,capacity,latitude,longitude,geofence_radius_m"
     return f"{header}\nmain,{side.building.code},new-{_n()},New room,10,,,\n"
@@ -293,6 +303,9 @@ DESIGN: dict[tuple[str, str], Cell] = {
     ("GET", "/api/v1/passes/{record_id}"): Cell((A, M), item("/passes/{}", lambda a, s: a.campus.student_pass.id)),
     ("POST", "/api/v1/passes/{pass_id}/revoke"): Cell((A,), body("/passes/{}/revoke", lambda a, s: {"reason": "lost"}, lambda a, s: _add(a, m.StudentPass(pass_ref=f"{_n():032d}", student_id=a.campus.student.id, zones=["main"], valid_from=START, valid_until=START + timedelta(days=1))))),
     ("GET", "/api/v1/audit"): Cell((A,), listing("/audit")),
+    ("POST", "/api/v1/users/{user_id}/face-templates"): Cell((A,), lambda a, s, r: (f"/api/v1/users/{s.supervisor.id}/face-templates", photos((0, 0), (12, 8), (6, 20)))),
+    ("GET", "/api/v1/users/{user_id}/face-templates"): Cell((A,), item("/users/{}/face-templates", _with_templates)),
+    ("DELETE", "/api/v1/users/{user_id}/face-templates"): Cell((A,), item("/users/{}/face-templates", lambda a, s: s.supervisor.id)),
     ("POST", "/api/v1/import/{kind}"): Cell((A, M), lambda a, s, r: ("/api/v1/import/rooms?dry_run=true", _rooms_csv(s)), scoped=True),
     ("GET", "/api/v1/export/{kind}"): Cell((A, M), listing("/export/rooms"), scoped=True, in_csv=True),
     ("GET", "/api/v1/audit/{record_id}"): Cell((A,), item("/audit/{}", lambda a, s: _audit_entry(a))),
@@ -338,6 +351,8 @@ def test_role_matrix(sqlite_api: Api, method: str, path: str) -> None:
         if isinstance(payload, str):
             headers = api.as_(role) | {"Content-Type": "text/csv"}
             response = api.client.request(method, url, content=payload, headers=headers)
+        elif isinstance(payload, list):
+            response = api.client.request(method, url, files=payload, headers=api.as_(role))
         else:
             response = api.client.request(method, url, json=payload, headers=api.as_(role))
         answers[(role.value, "own" if own else "other")] = _judge(cell, side, response)

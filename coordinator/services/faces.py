@@ -1,0 +1,123 @@
+"""Enrolling a person's face: photos in, sealed templates stored, photos dropped.
+
+The photos are decoded in memory, read by the same pipeline the door stations run, and never
+written anywhere; only the templates are kept, sealed (AES-GCM) under a key derived from the
+coordinator's secret and bound to the person. The caller owns the transaction.
+"""
+
+import io
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from pydantic import SecretStr
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from coordinator.auth.keys import KeyPurpose, derive_key
+from coordinator.db.models import FaceTemplate, User
+from coordinator.enrolment import Enrolment, EnrolmentRules, FaceReader, enrol, seal_templates
+from coordinator.errors import InvalidInputError
+from coordinator.services.audit import Actor, record_change
+
+MAX_PHOTOS = 10
+MAX_PHOTO_BYTES = 8 * 1024 * 1024
+MAX_PIXELS = 40_000_000  # a 40-megapixel photo; larger ones are refused, not decoded
+
+
+@dataclass(frozen=True)
+class PhotoProblem:
+    photo: str
+    reason: str
+
+
+class SharedReader:
+    """One pipeline for the whole process: TFLite interpreters are not safe across threads."""
+
+    def __init__(self, reader: FaceReader) -> None:
+        self._reader = reader
+        self._lock = threading.Lock()
+
+    def enrol(self, photos: Mapping[str, np.ndarray], rules: EnrolmentRules) -> Enrolment:
+        with self._lock:
+            return enrol(self._reader, photos, rules)
+
+
+def decode_photos(uploads: Mapping[str, bytes]) -> tuple[dict[str, np.ndarray], list[PhotoProblem]]:
+    """RGB arrays of the photos that are images; the others with the reason they are not."""
+    if not uploads:
+        raise InvalidInputError("photos: send at least one photo")
+    if len(uploads) > MAX_PHOTOS:
+        raise InvalidInputError(f"photos: at most {MAX_PHOTOS} photos at a time")
+    decoded, problems = {}, []
+    for name, data in uploads.items():
+        if len(data) > MAX_PHOTO_BYTES:
+            problems.append(PhotoProblem(name, f"larger than {MAX_PHOTO_BYTES // 2**20} MB"))
+            continue
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    problems.append(PhotoProblem(name, "more than 40 megapixels"))
+                    continue
+                decoded[name] = np.asarray(image.convert("RGB"))
+        except (UnidentifiedImageError, OSError):
+            problems.append(PhotoProblem(name, "not an image (JPEG or PNG expected)"))
+    return decoded, problems
+
+
+def store_templates(
+    session: Session,
+    user: User,
+    enrolment: Enrolment,
+    *,
+    model: str,
+    secret: SecretStr,
+    actor: Actor,
+) -> FaceTemplate:
+    """Replace the person's templates with the new ones, and say so in the audit log."""
+    key = derive_key(secret, KeyPurpose.FACE_TEMPLATES)
+    before = template_summary(session, user.id)
+    session.execute(delete(FaceTemplate).where(FaceTemplate.user_id == user.id))
+    stored = FaceTemplate(
+        user_id=user.id, model=model, sealed=seal_templates(enrolment.templates, key, str(user.id))
+    )
+    session.add(stored)
+    session.flush()
+    record_change(
+        session,
+        actor,
+        action="enrol_face",
+        entity="face_templates",
+        entity_id=user.id,
+        before=before,
+        after=template_summary(session, user.id),
+    )
+    return stored
+
+
+def forget_templates(session: Session, user: User, actor: Actor) -> None:
+    before = template_summary(session, user.id)
+    session.execute(delete(FaceTemplate).where(FaceTemplate.user_id == user.id))
+    record_change(
+        session,
+        actor,
+        action="forget_face",
+        entity="face_templates",
+        entity_id=user.id,
+        before=before,
+        after=None,
+    )
+
+
+def template_summary(session: Session, user_id: int) -> dict[str, object] | None:
+    """What the audit log and the API may say about templates: never the templates themselves."""
+    stored = session.scalars(select(FaceTemplate).where(FaceTemplate.user_id == user_id)).first()
+    if stored is None:
+        return None
+    return {
+        "model": stored.model,
+        "created_at": stored.created_at.isoformat(),
+        "sealed_bytes": len(stored.sealed),
+    }
