@@ -25,7 +25,7 @@ from coordinator.auth.passwords import Passwords, check_policy
 from coordinator.auth.tokens import ALGORITHM, issue_access_token
 from coordinator.auth.totp import (
     TOTP_CODE_PATTERN,
-    is_valid_code,
+    matching_step,
     new_recovery_codes,
     new_secret,
     normalise_recovery_code,
@@ -188,11 +188,25 @@ class SignInService:
                 " or one of your recovery codes"
             )
         if TOTP_CODE_PATTERN.match(given.strip()):
-            if is_valid_code(self._totp_secret(user), given.strip(), attempt.at):
+            if self._accept_code(session, user, given.strip(), attempt.at):
                 return "totp"
         elif self._use_recovery_code(session, user, given, attempt.at):
             return "recovery_code"
         _refuse(session, attempt, "second_factor: the code is wrong or already used")
+
+    def _accept_code(self, session: Session, user: User, code: str, now: datetime) -> bool:
+        """A right code for a step newer than the last accepted one; claimed in one UPDATE, so
+        two replicas cannot both accept the same code."""
+        step = matching_step(self._totp_secret(user), code, now)
+        if step is None:
+            return False
+        claim = (
+            update(User)
+            .where(User.id == user.id)
+            .where((User.totp_last_step.is_(None)) | (User.totp_last_step < step))
+            .values(totp_last_step=step)
+        )
+        return _rowcount(session, claim) == 1
 
     def _use_recovery_code(self, session: Session, user: User, given: str, now: datetime) -> bool:
         typed = normalise_recovery_code(given)
@@ -321,7 +335,7 @@ class SignInService:
         if user.totp_secret is None:
             raise ConflictError("no enrolment started: POST /api/v1/auth/totp/enrol first")
         now = self.clock()
-        if not is_valid_code(self._totp_secret(user), code, now):
+        if not self._accept_code(session, user, code, now):
             raise InvalidCodeError(
                 "code: does not match; check that the phone's clock is right and enter the"
                 " current code"

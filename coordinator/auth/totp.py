@@ -1,5 +1,6 @@
 """The TOTP second factor: secrets sealed at rest, otpauth:// URIs, codes, and recovery codes."""
 
+import hmac
 import os
 import re
 import secrets
@@ -63,15 +64,20 @@ def provisioning_uri(secret: str, email: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=ISSUER)
 
 
-def is_valid_code(secret: str, code: str, now: datetime) -> bool:
-    """Whether `code` matches the step at `now` or one step either side.
+def matching_step(secret: str, code: str, now: datetime) -> int | None:
+    """The time step `code` belongs to, if it is the step at `now` or one either side.
 
-    A code stays acceptable for its whole window (up to 90 s), also a second time: refusing
-    reuse needs the last accepted step stored per user, which the schema does not hold yet.
+    The caller accepts a step only if it is newer than the last one it accepted for the person,
+    which makes every code single-use (see `AuthService._accept_code`).
     """
     if not TOTP_CODE_PATTERN.match(code):
-        return False
-    return pyotp.TOTP(secret).verify(code, for_time=now, valid_window=VALID_WINDOW)
+        return None
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    for step in range(current - VALID_WINDOW, current + VALID_WINDOW + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
 
 
 def new_recovery_codes() -> list[str]:

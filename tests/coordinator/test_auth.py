@@ -86,7 +86,9 @@ class Campus:
         confirmed = self.http.post(
             "/api/v1/auth/totp/confirm",
             headers=_bearer(token),
-            json={"code": pyotp.TOTP(secret).at(self.clock.now)},
+            # The step just before now (still in the window), so that the current code, which
+            # the tests then sign in with, is not spent: each code is good once.
+            json={"code": pyotp.TOTP(secret).at(self.clock.now - timedelta(seconds=30))},
         )
         assert confirmed.status_code == 200, confirmed.text
         return secret, confirmed.json()["recovery_codes"]
@@ -326,6 +328,22 @@ def test_enrolling_again_is_refused_once_confirmed(campus: Campus) -> None:
     tokens = campus.sign_in("boss@campus.example", second_factor=code).json()
     again = campus.http.post("/api/v1/auth/totp/enrol", headers=_bearer(tokens["access_token"]))
     assert "already set up" in _error(again, 409, "conflict")
+
+
+def test_a_totp_code_works_once_and_never_after_a_newer_one(campus: Campus) -> None:
+    campus.add_user("boss@campus.example", Role.ADMIN)
+    secret, _ = campus.enrol("boss@campus.example")
+    totp = pyotp.TOTP(secret)
+    code = totp.at(campus.clock.now)
+    assert campus.sign_in("boss@campus.example", second_factor=code).status_code == 200
+    replayed = campus.sign_in("boss@campus.example", second_factor=code)
+    assert _error(replayed, 401, "not_authenticated").endswith("wrong or already used")
+    campus.clock.advance(seconds=30)
+    newer = totp.at(campus.clock.now)
+    older = totp.at(campus.clock.now - timedelta(seconds=30))
+    assert campus.sign_in("boss@campus.example", second_factor=newer).status_code == 200
+    late = campus.sign_in("boss@campus.example", second_factor=older)  # still in the window
+    assert _error(late, 401, "not_authenticated").endswith("wrong or already used")
 
 
 def test_a_recovery_code_works_once(campus: Campus) -> None:

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from coordinator.auth.totp import (
     RECOVERY_CODE_COUNT,
     TotpSecretError,
-    is_valid_code,
+    matching_step,
     new_recovery_codes,
     new_secret,
     normalise_recovery_code,
@@ -60,12 +60,15 @@ def test_the_provisioning_uri_names_the_issuer_and_the_account() -> None:
 def test_a_code_is_accepted_one_step_either_side(offset: int, is_accepted: bool) -> None:
     secret = new_secret()
     code = pyotp.TOTP(secret).at(NOW + offset * STEP)
-    assert is_valid_code(secret, code, NOW) is is_accepted
+    step = matching_step(secret, code, NOW)
+    assert (step is not None) is is_accepted
+    if is_accepted:
+        assert step == pyotp.TOTP(secret).timecode(NOW) + offset
 
 
 @pytest.mark.parametrize("code", ["", "12345", "1234567", "abcdef", " 123456"])
 def test_malformed_codes_are_refused(code: str) -> None:
-    assert not is_valid_code(new_secret(), code, NOW)
+    assert matching_step(new_secret(), code, NOW) is None
 
 
 def test_recovery_codes_are_ten_distinct_readable_codes() -> None:
