@@ -23,6 +23,7 @@ from coordinator.errors import InvalidInputError
 from coordinator.schemas.common import MAX_ID, Id, Page
 from coordinator.services import records
 from coordinator.services.records import M, Placement
+from coordinator.services.scope import Scope
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
 Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="Items to skip.")]
@@ -59,6 +60,11 @@ class Resource(Generic[M]):
     changes: Callable[[Session, M, dict[str, Any]], dict[str, Any]] | None = None
     order_by: Callable[[type[M]], Any] | None = None
     tags: list[str] = field(default_factory=list)
+
+    def find(self, session: Session, record_id: Any, scope: Scope) -> M:
+        return records.find(
+            session, self.model, record_id, scope=scope, placement=self.placement, what=self.what
+        )
 
     def query(self, filters: BaseModel) -> Select[M]:
         where = (self.conditions or equal_columns(self.model))(filters)
@@ -136,14 +142,7 @@ def _add_list(router: APIRouter, resource: Resource[Any], roles: list[Any]) -> N
 
 def _add_read(router: APIRouter, resource: Resource[Any], roles: list[Any]) -> None:
     def read_record(record_id: Any, session: SessionDep, scope: ScopeDep) -> BaseModel:
-        record = records.find(
-            session,
-            resource.model,
-            record_id,
-            scope=scope,
-            placement=resource.placement,
-            what=resource.what,
-        )
+        record = resource.find(session, record_id, scope)
         return resource.public.model_validate(record)
 
     endpoint = _typed(read_record, record_id=resource.key)
@@ -196,14 +195,7 @@ def _add_update(router: APIRouter, resource: Resource[Any], roles: list[Any]) ->
     def update_record(
         record_id: Any, body: BaseModel, session: SessionDep, scope: ScopeDep, actor: ActorDep
     ) -> BaseModel:
-        record = records.find(
-            session,
-            resource.model,
-            record_id,
-            scope=scope,
-            placement=resource.placement,
-            what=resource.what,
-        )
+        record = resource.find(session, record_id, scope)
         changes = _refuse_clearing_required(resource, body.model_dump(exclude_unset=True))
         if resource.changes:
             changes = resource.changes(session, record, changes)
@@ -234,14 +226,7 @@ def _add_delete(router: APIRouter, resource: Resource[Any], roles: list[Any]) ->
     def delete_record(
         record_id: Any, session: SessionDep, scope: ScopeDep, actor: ActorDep
     ) -> Response:
-        record = records.find(
-            session,
-            resource.model,
-            record_id,
-            scope=scope,
-            placement=resource.placement,
-            what=resource.what,
-        )
+        record = resource.find(session, record_id, scope)
         records.delete(session, record, actor=actor, what=resource.what)
         session.commit()
         return Response(status_code=204)

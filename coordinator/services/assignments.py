@@ -69,6 +69,30 @@ def require_free(session: Session, assignment: Assignment) -> None:
         )
 
 
+def require_supervisors_free(
+    session: Session, exam_session: ExamSession, starts_at: datetime, ends_at: datetime
+) -> None:
+    """Moving or stretching a session must not make any of its supervisors overlap."""
+    held = session.scalars(
+        select(Assignment).where(
+            Assignment.session_id == exam_session.id, Assignment.status.in_(_HOLDS_TIME)
+        )
+    )
+    for assignment in held:
+        clash = find_overlap(
+            session,
+            assignment.supervisor_id,
+            starts_at,
+            ends_at,
+            exclude_assignment_id=assignment.id,
+        )
+        if clash is not None:
+            raise ConflictError(
+                f"supervisor {assignment.supervisor_id} would overlap their assignment "
+                f"{clash.id}: move or decline one of them first"
+            )
+
+
 def require_supervisor(session: Session, user_id: int) -> None:
     user = session.get(User, user_id)
     if user is None or user.role is not Role.SUPERVISOR or not user.is_active:

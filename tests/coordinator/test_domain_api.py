@@ -157,6 +157,25 @@ def test_a_supervisor_cannot_hold_two_overlapping_assignments(api: Api) -> None:
     assert again.status_code == 409
 
 
+def test_moving_a_session_onto_a_supervisors_other_session_is_refused(api: Api) -> None:
+    own, other = api.campus.own, api.campus.other
+    api.client.post(
+        "/api/v1/assignments",
+        headers=api.as_(A),
+        json={"session_id": other.session.id, "supervisor_id": own.supervisor.id},
+    )
+    moved = api.client.patch(
+        f"/api/v1/exam-sessions/{own.session.id}",
+        headers=api.as_(A),
+        json={
+            "starts_at": other.session.starts_at.isoformat(),
+            "ends_at": other.session.ends_at.isoformat(),
+        },
+    )
+    assert moved.status_code == 409
+    assert f"supervisor {own.supervisor.id} would overlap" in moved.json()["message"]
+
+
 def test_only_supervisors_are_assigned(api: Api) -> None:
     response = api.client.post(
         "/api/v1/assignments",

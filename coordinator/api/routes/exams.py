@@ -15,6 +15,7 @@ from coordinator.errors import ConflictError, NotFoundError
 from coordinator.schemas import exams as s
 from coordinator.schemas.common import Id, Page
 from coordinator.services import records
+from coordinator.services.assignments import require_supervisors_free
 from coordinator.services.audit import record_change
 from coordinator.services.placements import EXAM_SESSIONS
 
@@ -50,6 +51,7 @@ def change_session(
     ends = changes.get("ends_at", record.ends_at)
     if ends <= starts:
         raise ConflictError("ends_at must be after starts_at")
+    require_supervisors_free(session, record, starts, ends)
     return changes
 
 
