@@ -14,8 +14,8 @@ from coordinator.api.app import create_app
 from coordinator.auth.passwords import Passwords
 from coordinator.auth.service import create_admin
 from coordinator.core.config import Settings
-from coordinator.db.migrate import require_current, upgrade
-from coordinator.db.session import make_engine, make_sessionmaker
+from coordinator.db.migrate import upgrade
+from coordinator.db.session import transaction
 from coordinator.errors import CoordinatorError, SettingsError
 from coordinator.schemas.csv_io import CsvKind
 from coordinator.services.audit import verify_chain
@@ -63,16 +63,11 @@ def create_admin_account(
     password = os.environ.get(ADMIN_PASSWORD_VARIABLE) or typer.prompt(
         "Password (12+ characters)", hide_input=True, confirmation_prompt=True
     )
-    engine = make_engine(settings.database_url)
-    try:
-        require_current(engine)
-        with make_sessionmaker(engine).begin() as session:
-            user = create_admin(
-                session, Passwords(), email=email, full_name=full_name, password=password
-            )
-            typer.echo(f"admin {user.email} created (id {user.id}); enrols TOTP at first sign-in")
-    finally:
-        engine.dispose()
+    with transaction(settings.database_url) as session:
+        user = create_admin(
+            session, Passwords(), email=email, full_name=full_name, password=password
+        )
+        typer.echo(f"admin {user.email} created (id {user.id}); enrols TOTP at first sign-in")
 
 
 @app.command("import-csv")
@@ -85,10 +80,8 @@ def import_csv_file(
 ) -> None:
     """Import a CSV file all-or-nothing, audited as the named admin; see docs/csv.md."""
     settings = load_settings(database_url=database_url)
-    engine = make_engine(settings.database_url)
     try:
-        require_current(engine)
-        with make_sessionmaker(engine).begin() as session:
+        with transaction(settings.database_url) as session:
             actor, scope = admin_actor(session, as_email, address="cli")
             result = import_csv(
                 session, kind, file.read_bytes(), actor=actor, scope=scope, dry_run=dry_run
@@ -98,8 +91,6 @@ def import_csv_file(
             typer.echo(f"row {problem.row}, {problem.column or '-'}: {problem.message}", err=True)
         typer.echo(f"coordinator: {rejected}", err=True)
         raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
     verb = "would create" if dry_run else "created"
     typer.echo(
         f"{kind.value}: {verb} {result.created}, updated {result.updated}, "
@@ -136,12 +127,8 @@ app.add_typer(audit, name="audit")
 def verify_audit(database_url: DatabaseOption = None) -> None:
     """Recompute the audit log's hash chain; exit 1 naming the first edited or missing row."""
     settings = load_settings(database_url=database_url)
-    engine = make_engine(settings.database_url)
-    try:
-        with make_sessionmaker(engine)() as session:
-            report = verify_chain(session)
-    finally:
-        engine.dispose()
+    with transaction(settings.database_url) as session:
+        report = verify_chain(session)
     if report.broken is not None:
         typer.echo(
             f"audit log BROKEN at entry {report.broken.entry_id}: {report.broken.problem} "

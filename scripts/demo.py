@@ -24,7 +24,7 @@ from sqlalchemy import select
 from coordinator.auth.tokens import issue_access_token
 from coordinator.broker_config import free_port, write_broker_config
 from coordinator.db.models import User
-from coordinator.db.session import make_engine, make_sessionmaker
+from coordinator.db.session import transaction
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / ".demo"
@@ -136,10 +136,8 @@ def create_admin(env: dict[str, str]) -> dict[str, str]:
         f"sign in as {ADMIN_EMAIL} / {password} (also in .demo/admin-password.txt);"
         " the first sign-in enrols an authenticator app (TOTP)"
     )
-    engine = make_engine(env["COORDINATOR_DATABASE_URL"])
-    with make_sessionmaker(engine)() as session:
+    with transaction(env["COORDINATOR_DATABASE_URL"]) as session:
         admin_id = session.scalars(select(User.id).where(User.email == ADMIN_EMAIL)).one()
-    engine.dispose()
     token = issue_access_token(
         SecretStr(env["COORDINATOR_SECRET_KEY"]),
         user_id=admin_id,

@@ -1,9 +1,13 @@
 """Engines and sessions, made by the app factory or CLI from settings, never at import time."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+from coordinator.db.migrate import require_current
 
 
 def make_engine(database_url: str) -> Engine:
@@ -29,3 +33,15 @@ def _tune_sqlite(connection: Any, _record: Any) -> None:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(database_url: str) -> Iterator[Session]:
+    """One transaction on a migrated database, for commands and scripts; commits on success."""
+    engine = make_engine(database_url)
+    try:
+        require_current(engine)
+        with make_sessionmaker(engine).begin() as session:
+            yield session
+    finally:
+        engine.dispose()

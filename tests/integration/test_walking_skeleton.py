@@ -22,7 +22,7 @@ from coordinator.broker_config import free_port
 from coordinator.db.enums import Role
 from coordinator.db.migrate import upgrade
 from coordinator.db.models import User
-from coordinator.db.session import make_engine, make_sessionmaker
+from coordinator.db.session import transaction
 from tests.fixtures.broker import COORDINATOR_USER, Broker, BrokerFactory
 
 pytestmark = pytest.mark.integration
@@ -33,8 +33,7 @@ ATTENDANCE, HEARTBEATS = 4, 2
 
 def _admin_headers(database_url: str, secret_key: str) -> dict[str, str]:
     """An admin in the database, and an access token for them signed with the server's key."""
-    engine = make_engine(database_url)
-    with make_sessionmaker(engine).begin() as session:
+    with transaction(database_url) as session:
         admin = User(
             email="admin@campus.test",
             full_name="Admin",
@@ -47,7 +46,6 @@ def _admin_headers(database_url: str, secret_key: str) -> dict[str, str]:
         token = issue_access_token(
             SecretStr(secret_key), user_id=admin.id, role="admin", lifetime=timedelta(minutes=10)
         )
-    engine.dispose()
     return {"Authorization": f"Bearer {token}"}
 
 
