@@ -60,13 +60,12 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (
         auth.router,
         csv_io.router,
-        events.router,
         health.router,
         notifications.router,
         faces.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
-    for module in (places, people, exams, assignments, violations, records):
+    for module in (places, people, exams, assignments, violations, records, events):
         for router in module.routers:
             app.include_router(router, prefix=API_PREFIX)
     return app

@@ -1,9 +1,8 @@
-"""Storing device messages exactly once, and reading them back. The caller owns the transaction."""
+"""Storing device messages exactly once; the caller owns the transaction."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -73,25 +72,3 @@ def _insert_new(session: Session, rows: list[dict[str, object]]) -> int:
         .returning(Event.id)
     )
     return len(session.execute(statement).all())
-
-
-@dataclass(frozen=True)
-class EventFilter:
-    device_id: str | None = None
-    kind: str | None = None
-    site: str | None = None
-
-
-def list_events(
-    session: Session, where: EventFilter, *, limit: int, offset: int
-) -> tuple[list[Event], int]:
-    """A page of events, oldest first, and the total that match."""
-    conditions = _conditions(where)
-    total = session.scalar(select(func.count()).select_from(Event).where(*conditions)) or 0
-    query = select(Event).where(*conditions).order_by(Event.id).limit(limit).offset(offset)
-    return list(session.scalars(query).all()), total
-
-
-def _conditions(where: EventFilter) -> list[ColumnElement[bool]]:
-    wanted = {Event.device_id: where.device_id, Event.kind: where.kind, Event.site: where.site}
-    return [column == value for column, value in wanted.items() if value is not None]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
 from coordinator.db import models as m
 from coordinator.db.enums import (
@@ -25,7 +25,8 @@ from coordinator.db.enums import (
     ViolationStatus,
 )
 from coordinator.services.audit import SYSTEM, record_change
-from protocols import Severity, ViolationType
+from coordinator.services.events import RawMessage, ingest
+from protocols import Birth, Sender, Severity, ViolationType, encode, topic_for
 from tests.coordinator.campus import START, Side
 from tests.coordinator.conftest import Api
 from tests.coordinator.test_faces_api import photos
@@ -181,6 +182,20 @@ def _enrolled(api: Api, side: Side) -> str:
     return f"{side.session.id}/students/{student}"
 
 
+def _event(api: Api) -> int:
+    sender = Sender("door-a")
+    envelope = sender.state(Birth(agent_version="1", profile="door-station"))
+    with api.sessions.begin() as session:
+        ingest(
+            session,
+            [RawMessage(topic_for("main", envelope), encode(envelope))],
+            site=None,
+            max_bytes=65536,
+        )
+    with api.sessions() as session:
+        return int(session.scalars(select(m.Event.id).order_by(m.Event.id.desc())).first() or 0)
+
+
 def _with_templates(api: Api, side: Side) -> int:
     _add(
         api,
@@ -225,6 +240,7 @@ def _audit_entry(api: Api) -> int:
 DESIGN: dict[tuple[str, str], Cell] = {
     ("GET", "/api/v1/me"): Cell(EVERY, listing("/me")),
     ("GET", "/api/v1/events"): Cell((A, T), listing("/events")),
+    ("GET", "/api/v1/events/{record_id}"): Cell((A, T), item("/events/{}", lambda a, s: _event(a))),
     # places
     ("GET", "/api/v1/sites"): Cell((A, M, T), listing("/sites")),
     ("POST", "/api/v1/sites"): Cell((A,), body("/sites", lambda a, s: {"code": f"s-{_n()}", "name": "S", "time_zone": "UTC"})),
