@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from coordinator.db.enums import AssignmentStatus, Role
 from coordinator.db.models import Assignment, ExamSession, User
 from coordinator.errors import ConflictError, ForbiddenError
-from coordinator.services.audit import Actor, record_change
-from coordinator.services.records import snapshot
+from coordinator.services.audit import Actor
+from coordinator.services.records import change
 
 S = AssignmentStatus
 TRANSITIONS: dict[AssignmentStatus, frozenset[AssignmentStatus]] = {
@@ -109,17 +109,13 @@ def move(session: Session, assignment: Assignment, status: AssignmentStatus, act
         )
     if status in (S.ACCEPTED, S.PROPOSED):
         require_free(session, assignment)
-    before = snapshot(assignment)
-    assignment.status = status
-    session.flush()
-    record_change(
+    change(
         session,
-        actor,
+        assignment,
+        {"status": status},
+        actor=actor,
+        what="assignment",
         action=f"status:{status.value}",
-        entity="assignment",
-        entity_id=assignment.id,
-        before=before,
-        after=snapshot(assignment),
     )
 
 

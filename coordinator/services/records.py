@@ -152,13 +152,30 @@ def update(
         _require_references(session, record)
         if placement:  # moving a record into another manager's building is refused like a create
             scope.require_building(placement.building_of(session, record), what)
+    return _settle(session, record, before, actor=actor, what=what, action="update")
+
+
+def change(
+    session: Session, record: M, changes: dict[str, Any], *, actor: Actor, what: str, action: str
+) -> M:
+    """A life-cycle step (a new status, a review) whose rules the caller has checked; audited."""
+    before = snapshot(record)
+    for name, value in changes.items():
+        setattr(record, name, value)
+    return _settle(session, record, before, actor=actor, what=what, action=action)
+
+
+def _settle(
+    session: Session, record: M, before: dict[str, Any], *, actor: Actor, what: str, action: str
+) -> M:
+    """Write the change, and audit it if anything actually changed."""
     _flush(session, what)
     after = snapshot(record)
     if after != before:
         record_change(
             session,
             actor,
-            action="update",
+            action=action,
             entity=what,
             entity_id=_key(record),
             before=before,

@@ -11,9 +11,10 @@ from coordinator.db.enums import Role, ViolationStatus
 from coordinator.db.models import User, ViolationRecord
 from coordinator.errors import ConflictError, NotFoundError
 from coordinator.schemas.records import ViolationReport, ViolationReview
-from coordinator.services.audit import Actor, record_change
+from coordinator.services.audit import Actor
 from coordinator.services.placements import supervises
-from coordinator.services.records import snapshot
+from coordinator.services.records import change, create
+from coordinator.services.scope import Scope
 
 V = ViolationStatus
 REVIEW_STEPS: dict[ViolationStatus, frozenset[ViolationStatus]] = {
@@ -24,7 +25,9 @@ REVIEW_STEPS: dict[ViolationStatus, frozenset[ViolationStatus]] = {
 }
 
 
-def report(session: Session, report: ViolationReport, user: User, actor: Actor) -> ViolationRecord:
+def report(
+    session: Session, report: ViolationReport, user: User, *, actor: Actor, scope: Scope
+) -> ViolationRecord:
     """A person's report; a supervisor may report only for an exam session they supervise."""
     if user.role is Role.SUPERVISOR and not supervises(session, report.session_id, user.id):
         raise NotFoundError(f"no exam session with id {report.session_id}")
@@ -37,17 +40,8 @@ def report(session: Session, report: ViolationReport, user: User, actor: Actor) 
         confidence=1.0,
         detail=report.detail,
     )
-    session.add(violation)
-    session.flush()
-    record_change(
-        session,
-        actor,
-        action="create",
-        entity="violation",
-        entity_id=violation.id,
-        before=None,
-        after=snapshot(violation),
-    )
+    # The exam session's building was checked by the caller (planners) or above (supervisors).
+    create(session, violation, actor=actor, scope=scope, placement=None, what="violation")
     return violation
 
 
@@ -58,18 +52,17 @@ def review(
         raise ConflictError(
             f"a violation that is {violation.status.value} cannot become {review.status.value}"
         )
-    before = snapshot(violation)
-    violation.status = review.status
-    violation.reviewer_id = user.id
-    violation.reviewed_at = datetime.now(UTC)
-    violation.notes = review.notes if review.notes is not None else violation.notes
-    session.flush()
-    record_change(
+    reviewed = {
+        "status": review.status,
+        "reviewer_id": user.id,
+        "reviewed_at": datetime.now(UTC),
+        "notes": review.notes if review.notes is not None else violation.notes,
+    }
+    change(
         session,
-        actor,
+        violation,
+        reviewed,
+        actor=actor,
+        what="violation",
         action=f"review:{review.status.value}",
-        entity="violation",
-        entity_id=violation.id,
-        before=before,
-        after=snapshot(violation),
     )

@@ -10,13 +10,12 @@ from sqlalchemy.orm import Session
 from coordinator.api.crud import Limit, Offset, Resource, crud_router, equal_columns
 from coordinator.api.deps import PLANNERS, ActorDep, ScopeDep, SessionDep
 from coordinator.db.enums import Role
-from coordinator.db.models import Exam, ExamSession, SessionEnrolment, Student
+from coordinator.db.models import Exam, ExamSession, SessionEnrolment
 from coordinator.errors import ConflictError, NotFoundError
 from coordinator.schemas import exams as s
 from coordinator.schemas.common import Id, Page
 from coordinator.services import records
 from coordinator.services.assignments import require_supervisors_free
-from coordinator.services.audit import record_change
 from coordinator.services.placements import EXAM_SESSIONS
 
 A, M, S = Role.ADMIN, Role.MANAGER, Role.SUPERVISOR
@@ -120,22 +119,11 @@ def enrol_student(
 ) -> s.EnrolmentPublic:
     """Expect a student at an exam session."""
     _exam_session(session, session_id, scope)
-    if session.get(Student, body.student_id) is None:
-        raise NotFoundError(f"student_id {body.student_id} does not exist")
     if session.get(SessionEnrolment, (session_id, body.student_id)) is not None:
         raise ConflictError("this student is already enrolled in this exam session")
     enrolment = SessionEnrolment(session_id=session_id, student_id=body.student_id)
-    session.add(enrolment)
-    session.flush()
-    record_change(
-        session,
-        actor,
-        action="create",
-        entity="enrolment",
-        entity_id=f"{session_id},{body.student_id}",
-        before=None,
-        after={"session_id": session_id, "student_id": body.student_id},
-    )
+    # The session's building was checked above; create checks the student exists and audits.
+    records.create(session, enrolment, actor=actor, scope=scope, placement=None, what="enrolment")
     session.commit()
     return s.EnrolmentPublic.model_validate(enrolment)
 

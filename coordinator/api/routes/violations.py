@@ -61,7 +61,7 @@ def report_violation(
             placement=EXAM_SESSIONS,
             what="exam session",
         )
-    violation = service.report(session, body, user, actor)
+    violation = service.report(session, body, user, actor=actor, scope=scope)
     session.commit()
     return s.ViolationPublic.model_validate(violation)
 
