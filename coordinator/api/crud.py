@@ -7,7 +7,7 @@ Life-cycle actions (accept an assignment, review a violation, revoke a pass) are
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any, Generic
 
@@ -58,8 +58,7 @@ class Resource(Generic[M]):
     conditions: Callable[[BaseModel], list[ColumnElement[bool]]] | None = None
     build: Callable[[Session, BaseModel, Settings], M] | None = None
     changes: Callable[[Session, M, dict[str, Any]], dict[str, Any]] | None = None
-    order_by: Callable[[type[M]], Any] | None = None
-    tags: list[str] = field(default_factory=list)
+    order_by: Callable[[type[M]], list[Any]] | None = None  # default: the primary key
 
     def find(self, session: Session, record_id: Any, scope: Scope) -> M:
         return records.find(
@@ -68,18 +67,12 @@ class Resource(Generic[M]):
 
     def query(self, filters: BaseModel) -> Select[M]:
         where = (self.conditions or equal_columns(self.model))(filters)
-        order = (
-            self.order_by(self.model) if self.order_by else list(self.model.__table__.primary_key)
-        )
-        return (
-            select(self.model)
-            .where(*where)
-            .order_by(*([order] if not isinstance(order, list) else order))
-        )
+        order = self.order_by(self.model) if self.order_by else self.model.__table__.primary_key
+        return select(self.model).where(*where).order_by(*order)
 
 
 def crud_router(resource: Resource[Any]) -> APIRouter:
-    tags: list[str | Enum] = [*(resource.tags or [resource.path.strip("/")])]
+    tags: list[str | Enum] = [resource.path.strip("/")]
     router = APIRouter(prefix=resource.path, tags=tags)
     readers = [Depends(allow(*resource.readers))]
     writers = [Depends(allow(*resource.writers))]

@@ -7,13 +7,14 @@ from pydantic import BaseModel
 
 from coordinator.api.crud import Resource, crud_router
 from coordinator.api.deps import PLANNERS, ActorDep, CurrentUser, ScopeDep, SessionDep, allow
+from coordinator.api.routes.exams import SESSIONS
 from coordinator.db.enums import AssignmentStatus, Role
-from coordinator.db.models import Assignment, ExamSession
+from coordinator.db.models import Assignment
 from coordinator.schemas import exams as s
 from coordinator.schemas.common import Id
 from coordinator.services import assignments as service
 from coordinator.services import records
-from coordinator.services.placements import ASSIGNMENTS, EXAM_SESSIONS
+from coordinator.services.placements import ASSIGNMENTS
 
 A, M, S = Role.ADMIN, Role.MANAGER, Role.SUPERVISOR
 SUPERVISOR_ONLY = Depends(allow(Role.SUPERVISOR))
@@ -25,7 +26,7 @@ class AssignmentFilters(BaseModel):
     status: AssignmentStatus | None = None
 
 
-READ = Resource[Assignment](
+ASSIGNMENTS_API = Resource[Assignment](
     what="assignment",
     path="/assignments",
     model=Assignment,
@@ -40,25 +41,12 @@ READ = Resource[Assignment](
 actions = APIRouter(prefix="/assignments", tags=["assignments"])
 
 
-def _find(session: SessionDep, assignment_id: Id, scope: ScopeDep) -> Assignment:
-    return records.find(
-        session, Assignment, assignment_id, scope=scope, placement=ASSIGNMENTS, what="assignment"
-    )
-
-
 @actions.post("", response_model=s.AssignmentPublic, status_code=201, dependencies=[PLANNERS])
 def propose_assignment(
     body: s.AssignmentCreate, session: SessionDep, scope: ScopeDep, actor: ActorDep
 ) -> s.AssignmentPublic:
     """Propose a supervisor for an exam session; refused if it overlaps another of theirs."""
-    records.find(
-        session,
-        ExamSession,
-        body.session_id,
-        scope=scope,
-        placement=EXAM_SESSIONS,
-        what="exam session",
-    )
+    SESSIONS.find(session, body.session_id, scope)
     service.require_supervisor(session, body.supervisor_id)
     assignment = Assignment(
         session_id=body.session_id,
@@ -82,7 +70,7 @@ def set_assignment_status(
     actor: ActorDep,
 ) -> s.AssignmentPublic:
     """Move an assignment along its life cycle (e.g. mark a supervisor absent)."""
-    assignment = _find(session, assignment_id, scope)
+    assignment = ASSIGNMENTS_API.find(session, assignment_id, scope)
     service.move(session, assignment, body.status, actor)
     session.commit()
     return s.AssignmentPublic.model_validate(assignment)
@@ -96,7 +84,7 @@ def _answer(
     user: CurrentUser,
     actor: ActorDep,
 ) -> s.AssignmentPublic:
-    assignment = _find(session, assignment_id, scope)
+    assignment = ASSIGNMENTS_API.find(session, assignment_id, scope)
     service.answer(session, assignment, user, accept, actor)
     session.commit()
     return s.AssignmentPublic.model_validate(assignment)
@@ -122,4 +110,4 @@ def decline_assignment(
     return _answer(assignment_id, False, session, scope, user, actor)
 
 
-routers: list[Any] = [actions, crud_router(READ)]
+routers: list[Any] = [actions, crud_router(ASSIGNMENTS_API)]

@@ -54,44 +54,36 @@ def change_session(
     return changes
 
 
-RESOURCES: list[Resource[Any]] = [
-    Resource(
-        what="exam",
-        path="/exams",
-        model=Exam,
-        public=s.ExamPublic,
-        filters=ExamFilters,
-        readers=(A, M),
-        writers=(A, M),
-        create=s.ExamCreate,
-        update=s.ExamUpdate,
-        deletable=True,
-    ),
-    Resource(
-        what="exam session",
-        path="/exam-sessions",
-        model=ExamSession,
-        public=s.ExamSessionPublic,
-        filters=ExamSessionFilters,
-        readers=(A, M, S),
-        writers=(A, M),
-        create=s.ExamSessionCreate,
-        update=s.ExamSessionUpdate,
-        deletable=True,
-        placement=EXAM_SESSIONS,
-        conditions=session_conditions,
-        changes=change_session,
-        order_by=lambda model: [model.starts_at, model.id],
-    ),
-]
+EXAMS = Resource[Exam](
+    what="exam",
+    path="/exams",
+    model=Exam,
+    public=s.ExamPublic,
+    filters=ExamFilters,
+    readers=(A, M),
+    writers=(A, M),
+    create=s.ExamCreate,
+    update=s.ExamUpdate,
+    deletable=True,
+)
+SESSIONS = Resource[ExamSession](
+    what="exam session",
+    path="/exam-sessions",
+    model=ExamSession,
+    public=s.ExamSessionPublic,
+    filters=ExamSessionFilters,
+    readers=(A, M, S),
+    writers=(A, M),
+    create=s.ExamSessionCreate,
+    update=s.ExamSessionUpdate,
+    deletable=True,
+    placement=EXAM_SESSIONS,
+    conditions=session_conditions,
+    changes=change_session,
+    order_by=lambda model: [model.starts_at, model.id],
+)
 
 enrolments = APIRouter(prefix="/exam-sessions/{session_id}/students", tags=["exam-sessions"])
-
-
-def _exam_session(session: Session, session_id: Id, scope: ScopeDep) -> ExamSession:
-    return records.find(
-        session, ExamSession, session_id, scope=scope, placement=EXAM_SESSIONS, what="exam session"
-    )
 
 
 @enrolments.get("", response_model=Page[s.EnrolmentPublic], dependencies=[PLANNERS])
@@ -99,7 +91,7 @@ def list_enrolments(
     session_id: Id, session: SessionDep, scope: ScopeDep, limit: Limit = 100, offset: Offset = 0
 ) -> Page[s.EnrolmentPublic]:
     """Students enrolled in an exam session."""
-    _exam_session(session, session_id, scope)
+    SESSIONS.find(session, session_id, scope)
     query = select(SessionEnrolment).where(SessionEnrolment.session_id == session_id)
     found, total = records.page(
         session,
@@ -118,7 +110,7 @@ def enrol_student(
     session_id: Id, body: s.EnrolmentCreate, session: SessionDep, scope: ScopeDep, actor: ActorDep
 ) -> s.EnrolmentPublic:
     """Expect a student at an exam session."""
-    _exam_session(session, session_id, scope)
+    SESSIONS.find(session, session_id, scope)
     if session.get(SessionEnrolment, (session_id, body.student_id)) is not None:
         raise ConflictError("this student is already enrolled in this exam session")
     enrolment = SessionEnrolment(session_id=session_id, student_id=body.student_id)
@@ -133,7 +125,7 @@ def unenrol_student(
     session_id: Id, student_id: Id, session: SessionDep, scope: ScopeDep, actor: ActorDep
 ) -> Response:
     """No longer expect a student at an exam session."""
-    _exam_session(session, session_id, scope)
+    SESSIONS.find(session, session_id, scope)
     enrolment = session.get(SessionEnrolment, (session_id, student_id))
     if enrolment is None:
         raise NotFoundError("this student is not enrolled in this exam session")
@@ -142,4 +134,4 @@ def unenrol_student(
     return Response(status_code=204)
 
 
-routers = [crud_router(resource) for resource in RESOURCES] + [enrolments]
+routers = [crud_router(EXAMS), crud_router(SESSIONS), enrolments]

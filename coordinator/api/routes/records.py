@@ -80,6 +80,18 @@ def build_pass(session: Session, body: BaseModel, settings: Settings) -> Student
     )
 
 
+PASSES = Resource[StudentPass](
+    what="pass",
+    path="/passes",
+    model=StudentPass,
+    public=s.PassPublic,
+    filters=PassFilters,
+    readers=(A, M),
+    writers=(A,),
+    create=s.PassCreate,
+    build=build_pass,
+)
+
 RESOURCES: list[Resource[Any]] = [
     Resource(
         what="attendance record",
@@ -101,17 +113,7 @@ RESOURCES: list[Resource[Any]] = [
         placement=ATTEMPTS,
         order_by=lambda model: [model.at, model.id],
     ),
-    Resource(
-        what="pass",
-        path="/passes",
-        model=StudentPass,
-        public=s.PassPublic,
-        filters=PassFilters,
-        readers=(A, M),
-        writers=(A,),
-        create=s.PassCreate,
-        build=build_pass,
-    ),
+    PASSES,
     Resource(
         what="access log",
         path="/access-logs",
@@ -141,9 +143,7 @@ def revoke_pass(
     pass_id: Id, body: s.PassRevoke, session: SessionDep, scope: ScopeDep, actor: ActorDep
 ) -> s.PassPublic:
     """Revoke a pass; gates refuse it once they have the next bundle."""
-    student_pass = records.find(
-        session, StudentPass, pass_id, scope=scope, placement=None, what="pass"
-    )
+    student_pass = PASSES.find(session, pass_id, scope)
     if student_pass.revoked_at is not None:
         raise ConflictError("this pass is already revoked")
     records.update(

@@ -7,13 +7,13 @@ from pydantic import BaseModel
 
 from coordinator.api.crud import Resource, crud_router
 from coordinator.api.deps import PLANNERS, ActorDep, CurrentUser, ScopeDep, SessionDep, allow
+from coordinator.api.routes.exams import SESSIONS
 from coordinator.db.enums import Role, ViolationStatus
-from coordinator.db.models import ExamSession, ViolationRecord
+from coordinator.db.models import ViolationRecord
 from coordinator.schemas import records as s
 from coordinator.schemas.common import Id
-from coordinator.services import records
 from coordinator.services import violations as service
-from coordinator.services.placements import EXAM_SESSIONS, VIOLATIONS
+from coordinator.services.placements import VIOLATIONS
 from protocols import Severity, ViolationType
 
 A, M, S = Role.ADMIN, Role.MANAGER, Role.SUPERVISOR
@@ -27,7 +27,7 @@ class ViolationFilters(BaseModel):
     device_id: str | None = None
 
 
-READ = Resource[ViolationRecord](
+VIOLATIONS_API = Resource[ViolationRecord](
     what="violation",
     path="/violations",
     model=ViolationRecord,
@@ -53,14 +53,7 @@ def report_violation(
 ) -> s.ViolationPublic:
     """Report a violation at an exam session (supervisors: one they supervise)."""
     if user.role is not Role.SUPERVISOR:
-        records.find(
-            session,
-            ExamSession,
-            body.session_id,
-            scope=scope,
-            placement=EXAM_SESSIONS,
-            what="exam session",
-        )
+        SESSIONS.find(session, body.session_id, scope)
     violation = service.report(session, body, user, actor=actor, scope=scope)
     session.commit()
     return s.ViolationPublic.model_validate(violation)
@@ -76,12 +69,10 @@ def review_violation(
     actor: ActorDep,
 ) -> s.ViolationPublic:
     """Acknowledge, resolve or dismiss a violation, with notes."""
-    violation = records.find(
-        session, ViolationRecord, violation_id, scope=scope, placement=VIOLATIONS, what="violation"
-    )
+    violation = VIOLATIONS_API.find(session, violation_id, scope)
     service.review(session, violation, body, user, actor)
     session.commit()
     return s.ViolationPublic.model_validate(violation)
 
 
-routers: list[Any] = [actions, crud_router(READ)]
+routers: list[Any] = [actions, crud_router(VIOLATIONS_API)]
