@@ -47,13 +47,12 @@ from protocols.bundle import (
     RosterRole,
     RosterSession,
     SealedTemplates,
+    card_key_context,
     person_ref,
+    templates_context,
 )
-from protocols.sealing import context, read_public_key, seal
+from protocols.sealing import read_public_key, seal
 from protocols.templates import pack_templates
-
-CARD_KEY_PURPOSE = "card-key"
-TEMPLATES_PURPOSE = "face-templates"
 
 
 class BundleBuildError(ConflictError):
@@ -108,7 +107,7 @@ def compile_bundle(
         binding=binding,
         sessions=[item for item, _ in sessions],
         roster=roster,
-        card_key=seal(card_key, device_key, context(device.id, CARD_KEY_PURPOSE)),
+        card_key=seal(card_key, device_key, card_key_context(device.id)),
         gate=_gate_rules(session, gate, site, now) if gate else None,
         signing_keys=signing.trusted,
     )
@@ -274,7 +273,7 @@ def _reseal(
     plaintext = pack_templates([[float(v) for v in row] for row in descriptors])
     return SealedTemplates(
         model=template.model,
-        sealed=seal(plaintext, device_key, context(device.id, TEMPLATES_PURPOSE, ref)),
+        sealed=seal(plaintext, device_key, templates_context(device.id, ref)),
     )
 
 

@@ -14,6 +14,7 @@ from coordinator.bundles.builder import BundleBuilder, Senders
 from coordinator.db import models as m
 from coordinator.db.enums import CommandState, Role
 from coordinator.services.commands import expire_overdue
+from coordinator.services.downlink import behind_devices
 from coordinator.services.events import RawMessage, ingest
 from protocols import (
     BundleAck,
@@ -28,8 +29,9 @@ from protocols import (
     encode,
     topic_for,
 )
-from protocols.bundle import Bundle
-from protocols.sealing import context, open_box, public_key_text
+from protocols.bundle import Bundle, card_key_context
+from protocols.cards import card_uid_hash as device_hash
+from protocols.sealing import open_box, public_key_text
 from protocols.signing import check_bundle, content_hash, read_public_key
 from tests.coordinator.campus import START
 from tests.coordinator.conftest import Api
@@ -128,7 +130,7 @@ def test_the_builder_signs_a_bundle_with_the_roster_and_publishes_it_retained(
     assert supervisor.person_ref == f"user-{own.supervisor.id}"
     assert supervisor.sessions[0].assignment_ref == str(own.assignment.id)
     assert bundle.card_key is not None
-    card_key = open_box(bundle.card_key, DEVICE_KEY, context(own.device.id, "card-key"))
+    card_key = open_box(bundle.card_key, DEVICE_KEY, card_key_context(own.device.id))
     assert card_key == derive_key(api.settings.secret_key, KeyPurpose.CARD_UIDS)
     sync = _sync(api, own.device.id)
     assert sync is not None and sync.built_version == 1 and sync.stale_since is None
@@ -151,9 +153,7 @@ def test_a_card_tapped_on_the_device_hashes_as_the_coordinator_stored_it(sqlite_
     _builder(api, publisher, START - timedelta(hours=1)).run_once()
     bundle = _bundle_from(api, publisher.sent[-1][1], own.device.id)
     assert bundle.card_key is not None
-    from protocols.cards import card_uid_hash as device_hash
-
-    key = open_box(bundle.card_key, DEVICE_KEY, context(own.device.id, "card-key"))
+    key = open_box(bundle.card_key, DEVICE_KEY, card_key_context(own.device.id))
     tapped = device_hash(key, "04a1b2c3")
     assert tapped == card_uid_hash(api.settings.secret_key, "04:A1:B2:C3")
     person = bundle.person_by_card(tapped)
@@ -231,8 +231,6 @@ def test_sync_status_shows_built_acknowledged_refused_and_behind(sqlite_api: Api
     assert status["refused_reason"].startswith("tampered") and status["acked_version"] is None
     # the session runs and the device still has not applied version 1
     with api.sessions() as session:
-        from coordinator.services.downlink import behind_devices
-
         during = START + timedelta(minutes=30)
         assert behind_devices(session, during, timedelta(minutes=5)) == {device_id}
     applied = BundleAck(
