@@ -109,8 +109,12 @@ class GpioStatusLed(StatusLed):
     def off(self) -> None:
         self._device.off()
 
-    def blink(self, on_s: float, off_s: float, times: int | None = None) -> None:
-        self._device.blink(on_time=on_s, off_time=off_s, n=times, background=True)
+    def blink(
+        self, on_s: float, off_s: float, times: int | None = None, wait: bool = False
+    ) -> None:
+        self._device.blink(
+            on_time=on_s, off_time=off_s, n=times, background=not (wait and times is not None)
+        )
 
     @property
     def is_lit(self) -> bool:
