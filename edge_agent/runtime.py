@@ -263,4 +263,3 @@ class DoorAgent:
             envelope.device_time, self.wall_clock(), retained=message.retained
         )
         log.info("command %s received; not acted on by this build", envelope.payload.type)
-
