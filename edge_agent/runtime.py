@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from edge_agent import __version__
 from edge_agent.app import App, Step
@@ -24,8 +25,8 @@ from edge_agent.hardware.base import Beeps, StatusLed
 from edge_agent.hardware.factory import StationParts, build_parts
 from edge_agent.health import sample_health
 from edge_agent.link.base import Link, LinkEvent, Received, Will
-from edge_agent.profile import DoorStationProfile
-from edge_agent.stations.book import EMPTY_BOOK, DoorBook
+from edge_agent.profile import DoorStationProfile, load_profile
+from edge_agent.stations.book import EMPTY_BOOK, DoorBook, book_from_bundle
 from edge_agent.stations.door import DoorParts, DoorPolicy, DoorStation, FaceVerifier
 from edge_agent.store.checkins import CheckInLog
 from edge_agent.store.outbox import Outbox
@@ -40,9 +41,12 @@ from protocols import (
     device_command_filter,
     parse_topic,
 )
+from protocols.sealing import read_private_key_pem
+from protocols.signing import load_bundle_file
 
 log = logging.getLogger(__name__)
 
+DEVICE_KEY_FILE = "device-key.pem"
 SERVE_SLICE_S = 0.2  # how long the loop waits for a card before doing its other chores
 
 LinkFactory = Callable[[Will, Callable[[LinkEvent], object]], Link]
@@ -263,3 +267,50 @@ class DoorAgent:
             envelope.device_time, self.wall_clock(), retained=message.retained
         )
         log.info("command %s received; not acted on by this build", envelope.payload.type)
+
+
+def load_door_profile(config: AgentConfig) -> DoorStationProfile:
+    profile = load_profile(config.profile)
+    if not isinstance(profile, DoorStationProfile):
+        raise ConfigError(
+            f"profile {profile.name} is a {profile.station} station; `edge-agent run` serves door "
+            "stations; fix: name a door-station profile in the agent config"
+        )
+    return profile
+
+
+def load_book_file(config: AgentConfig, path: Path, *, allow_unsigned: bool) -> DoorBook:
+    """A bundle file read through the same model and checks as a bundle from the coordinator."""
+    key_path = config.data_dir / DEVICE_KEY_FILE
+    try:
+        device_key = read_private_key_pem(key_path.read_bytes())
+        bundle = load_bundle_file(path, allow_unsigned=allow_unsigned)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot read {error.filename}: {error.strerror}; fix: the bundle file must exist and "
+            f"the device key must be at {key_path} (PEM, made when the device was registered)"
+        ) from None
+    except ProtocolError as error:
+        raise ConfigError(f"bundle {path} refused: {error}") from None
+    if bundle.device_id != config.device_id:
+        raise ConfigError(f"bundle {path} is for {bundle.device_id}, not {config.device_id}")
+    return book_from_bundle(bundle, device_key)
+
+
+def run_door_station(
+    config: AgentConfig, stop: threading.Event, bundle: Path | None, *, allow_unsigned: bool
+) -> None:
+    """`edge-agent run`: start the steps, serve until stopped (SIGTERM), stop in reverse."""
+    profile = load_door_profile(config)
+    book = (
+        EMPTY_BOOK
+        if bundle is None
+        else load_book_file(config, bundle, allow_unsigned=allow_unsigned)
+    )
+    agent = DoorAgent(config, profile, book=lambda: book)
+    app = agent.app()
+    app.start()
+    try:
+        agent.serve_until(stop)
+    finally:
+        app.stop()
