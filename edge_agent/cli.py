@@ -28,15 +28,18 @@ def simulate(
     data_dir: Annotated[Path, typer.Option(help="Where device outboxes live.")] = Path(
         ".sim-devices"
     ),
-    attendance: Annotated[int, typer.Option(min=0, help="Attendance events per device.")] = 3,
+    attendance: Annotated[int, typer.Option(min=0, help="Card taps per device.")] = 3,
     heartbeats: Annotated[int, typer.Option(min=0, help="Heartbeats per device.")] = 1,
     interval: Annotated[float, typer.Option(min=0.0, help="Seconds between actions.")] = 1.0,
     forever: Annotated[bool, typer.Option(help="Keep going until stopped (Ctrl-C).")] = False,
     id_prefix: Annotated[
         str, typer.Option(help="Device ids are PREFIX-01, PREFIX-02, ...")
     ] = "sim",
+    refusals: Annotated[
+        bool, typer.Option(help="Make every fourth tap a refused one (unknown card, photo).")
+    ] = False,
 ) -> None:
-    """Run simulated devices: birth, heartbeats and attendance, each through its outbox."""
+    """Run simulated door stations: scripted supervisors tap cards and show their faces."""
     plan = SimulationPlan(
         devices=devices,
         site=site,
@@ -48,6 +51,7 @@ def simulate(
         interval_s=interval,
         forever=forever,
         id_prefix=id_prefix,
+        refusals=refusals,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

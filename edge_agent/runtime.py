@@ -1,6 +1,6 @@
 """A door station's runtime: its parts opened in order as an `App`, and the loop that serves taps.
 
-    open store → start hardware → load face models → start link → start station
+    store (outbox, check-in log) → hardware → face models → link → station
 
 The loop waits for a card (briefly, so it stays responsive), serves it, and between taps sends
 heartbeats at the configured interval and pings systemd's watchdog. The watchdog is fed only by
@@ -140,11 +140,11 @@ class DoorAgent:
     def app(self) -> App:
         return App(
             [
-                Step("open store", self.open_store, self.close_store),
-                Step("start hardware", self.start_hardware, self.stop_hardware),
-                Step("load face models", self.load_models),
-                Step("start link", self.start_link, self.stop_link),
-                Step("start station", self.start_station),
+                Step("store", self.open_store, self.close_store),
+                Step("hardware", self.start_hardware, self.stop_hardware),
+                Step("face models", self.load_models),
+                Step("link", self.start_link, self.stop_link),
+                Step("station", self.start_station),
             ]
         )
 

@@ -98,13 +98,7 @@ def test_the_app_starts_in_order_and_stops_in_reverse(tmp_path: Path) -> None:
     agent, links = _agent(tmp_path)
     app = agent.app()
     app.start()
-    assert app.started == [
-        "open store",
-        "start hardware",
-        "load face models",
-        "start link",
-        "start station",
-    ]
+    assert app.started == ["store", "hardware", "face models", "link", "station"]
     assert links.link is not None and links.link.filters == [device_command_filter(SITE, DEVICE)]
     app.stop()
     assert app.started == []
