@@ -11,6 +11,7 @@ from coordinator.api.routes import (
     assignments,
     auth,
     csv_io,
+    downlink,
     events,
     exams,
     faces,
@@ -21,10 +22,13 @@ from coordinator.api.routes import (
     records,
     violations,
 )
+from coordinator.bundles.builder import BundleBuilder, Senders
 from coordinator.core.config import Settings
 from coordinator.db.migrate import require_current
 from coordinator.db.session import make_engine, make_sessionmaker
 from coordinator.ingest.worker import IngestWorker
+from coordinator.link.base import NoPublisher
+from coordinator.link.mqtt import MqttPublisher
 
 API_PREFIX = "/api/v1"
 
@@ -39,12 +43,21 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.ingest = (
             IngestWorker(settings, app.state.sessions) if settings.mqtt_enabled else None
         )
+        app.state.senders = Senders()
+        app.state.publisher = MqttPublisher(settings) if settings.mqtt_enabled else NoPublisher()
+        builder = BundleBuilder(
+            settings, app.state.sessions, app.state.publisher, app.state.senders
+        )
         if app.state.ingest:
             app.state.ingest.start()
+            app.state.publisher.start()
+            builder.start()
         try:
             yield
         finally:
             if app.state.ingest:
+                builder.stop()
+                app.state.publisher.stop()
                 app.state.ingest.stop()
             engine.dispose()
 
@@ -63,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
         health.router,
         notifications.router,
         faces.router,
+        downlink.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     for module in (places, people, exams, assignments, violations, records, events):

@@ -2,12 +2,14 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from coordinator.db.models import DeadLetter, Event
+from coordinator.services import downlink
 from protocols import Envelope, ProtocolError, Topic, decode_on_topic, parse_topic
 
 
@@ -31,6 +33,7 @@ def ingest(
 ) -> IngestReport:
     """Store each readable message once; keep unreadable ones as dead letters with the reason."""
     rows: list[dict[str, object]] = []
+    envelopes: list[Envelope] = []
     dead = 0
     for message in messages:
         try:
@@ -41,7 +44,9 @@ def ingest(
             dead += 1
             continue
         rows.append(_event_row(topic, envelope))
+        envelopes.append(envelope)
     stored = _insert_new(session, rows)
+    downlink.apply_replies(session, envelopes, datetime.now(UTC))
     return IngestReport(stored=stored, duplicates=len(rows) - stored, dead_letters=dead)
 
 
