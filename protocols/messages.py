@@ -73,6 +73,7 @@ class ReasonCode(StrEnum):
     OUTSIDE_GEOFENCE = "outside_geofence"
     NO_ASSIGNMENT = "no_assignment"
     OUTSIDE_WINDOW = "outside_window"
+    ALREADY_CHECKED_IN = "already_checked_in"
     PASS_MALFORMED = "pass_malformed"
     PASS_FORGED = "pass_forged"
     PASS_EXPIRED = "pass_expired"
@@ -211,6 +212,16 @@ class Health(WireModel):
         default=None, ge=0, description="Version of the assignment bundle in force, if any."
     )
     outbox_depth: int = Field(ge=0, description="Events waiting in the outbox, not yet acked.")
+    outbox_full: bool = Field(
+        default=False,
+        description="The outbox is at its bound: heartbeats are dropped, decisions still kept.",
+    )
+    clock_offset_s: float | None = Field(
+        default=None,
+        ge=-1e9,
+        le=1e9,
+        description="Device clock minus the coordinator's, estimated from its state messages.",
+    )
 
 
 class Heartbeat(WireModel):
@@ -247,6 +258,12 @@ class Attempt(WireModel):
     )
     face_distance: float | None = Field(default=None, ge=0)
     detail: Detail | None = None
+    evidence_ref: str | None = Field(
+        default=None,
+        max_length=200,
+        description="A small face crop kept on the device (only if its profile allows); no photo "
+        "is ever sent.",
+    )
 
 
 class Access(WireModel):
@@ -348,6 +365,11 @@ class Envelope(WireModel):
     monotonic_ns: int = Field(ge=0, description="Monotonic clock of the sender, nanoseconds.")
     replayed: bool = Field(
         default=False, description="True when sent late from the outbox after being offline."
+    )
+    clock_unsynced: bool = Field(
+        default=False,
+        description="True when the sender's clock was not synchronised (NTP) as it stamped "
+        "device_time, so that time is suspect.",
     )
     payload: Payload
 
