@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from protocols.ids import NAME_PATTERN
 
@@ -171,6 +171,20 @@ class CommandStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     REFUSED = "refused"
+    EXPIRED = "expired"
+
+
+class BundleRefusal(StrEnum):
+    """Why a device refused a bundle (docs/bundles.md)."""
+
+    MALFORMED = "malformed"
+    UNSIGNED = "unsigned"
+    UNKNOWN_KEY = "unknown_key"
+    TAMPERED = "tampered"
+    FOREIGN = "foreign"
+    OLDER = "older"
+    REPLAYED = "replayed"
+    UNREADABLE_SECRETS = "unreadable_secrets"
 
 
 # --- device state (retained) --------------------------------------------------------------------
@@ -295,11 +309,19 @@ class Violation(WireModel):
 # --- commands and replies -----------------------------------------------------------------------
 
 
+Expiry = Annotated[
+    AwareDatetime | None,
+    AfterValidator(lambda value: value.astimezone(UTC) if value is not None else None),
+    Field(description="After this moment the device refuses the command as expired, in UTC."),
+]
+
+
 class OpenDoor(WireModel):
     """Ask a device to release its door or gate relay."""
 
     type: Literal["open"] = "open"
     command_id: UUID
+    expires_at: Expiry = None
     hold_s: float = Field(default=3.0, gt=0, le=30, description="How long the relay stays on.")
 
 
@@ -308,6 +330,7 @@ class Reboot(WireModel):
 
     type: Literal["reboot"] = "reboot"
     command_id: UUID
+    expires_at: Expiry = None
     reason: Detail
 
 
@@ -316,6 +339,7 @@ class ConfigChange(WireModel):
 
     type: Literal["config"] = "config"
     command_id: UUID
+    expires_at: Expiry = None
     settings: dict[Annotated[str, Field(max_length=64)], str | int | float | bool] = Field(
         description="Setting name to new value; the device refuses names it does not know."
     )
@@ -337,11 +361,40 @@ class BundleAck(WireModel):
     bundle_version: int = Field(ge=0)
     status: BundleStatus
     reason: Detail | None = None
+    refusal: BundleRefusal | None = Field(
+        default=None, description="Why the bundle was refused; None when it was applied."
+    )
+    content_hash: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 (hex) of the signed body bytes the device applied or refused.",
+    )
+
+
+MAX_BUNDLE_BODY_CHARS = 16 * 1024 * 1024
+
+
+class SignedBundle(WireModel):
+    """A bundle on its way to a device: the exact body bytes and their Ed25519 signature.
+
+    The signature covers the UTF-8 bytes of `body` as sent, so no canonical JSON is needed;
+    `body` is the JSON of a `protocols.bundle.Bundle`. A bundle with no signature is refused
+    by devices (allowed only from a local file in development).
+    """
+
+    type: Literal["bundle"] = "bundle"
+    key_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Id of the signing key."
+    )
+    signature: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9+/]{86}==$", description="Ed25519 signature, base64."
+    )
+    body: str = Field(max_length=MAX_BUNDLE_BODY_CHARS, description="The Bundle's JSON text.")
 
 
 StatePayload = Birth | Death
 EventPayload = Heartbeat | Attendance | Attempt | Access | Violation
-CommandPayload = OpenDoor | Reboot | ConfigChange
+CommandPayload = OpenDoor | Reboot | ConfigChange | SignedBundle
 AckPayload = CommandResult | BundleAck
 Payload = Annotated[
     StatePayload | EventPayload | CommandPayload | AckPayload, Field(discriminator="type")
@@ -390,6 +443,7 @@ MESSAGE_TYPES: tuple[type[WireModel], ...] = (
     OpenDoor,
     Reboot,
     ConfigChange,
+    SignedBundle,
     CommandResult,
     BundleAck,
 )
