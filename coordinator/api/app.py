@@ -4,9 +4,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from coordinator import __version__
 from coordinator.api.errors import ERROR_RESPONSES, install_error_handlers
+from coordinator.api.hygiene import BodySizeLimit, SecurityHeaders
 from coordinator.api.routes import (
     assignments,
     auth,
@@ -57,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
+    _install_middleware(app, settings)
     for router in (
         auth.router,
         csv_io.router,
@@ -69,3 +72,16 @@ def create_app(settings: Settings) -> FastAPI:
         for router in module.routers:
             app.include_router(router, prefix=API_PREFIX)
     return app
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Outermost last: the client's address is settled first, then the body size, then the
+    security headers wrap every answer, errors included."""
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    # X-Forwarded-For only from the configured proxies; from anyone else it is ignored.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)

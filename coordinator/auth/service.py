@@ -20,8 +20,8 @@ from pydantic_core import ErrorDetails
 from sqlalchemy import CursorResult, Update, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from coordinator.auth.keys import KeyPurpose, derive_key
-from coordinator.auth.passwords import Passwords, check_policy
+from coordinator.core.keys import KeyPurpose, derive_key
+from coordinator.core.passwords import Passwords, check_policy
 from coordinator.auth.tokens import ALGORITHM, issue_access_token
 from coordinator.auth.totp import (
     TOTP_CODE_PATTERN,

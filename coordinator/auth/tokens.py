@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 from pydantic import SecretStr
 
-from coordinator.auth.keys import KeyPurpose, derive_key
+from coordinator.core.keys import KeyPurpose, derive_key
 from coordinator.errors import AuthenticationError
 
 ALGORITHM = "HS256"

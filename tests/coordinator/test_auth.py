@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.api.app import create_app
 from coordinator.api.routes.auth import get_clock, get_passwords
-from coordinator.auth.passwords import Passwords
+from coordinator.core.passwords import Passwords
 from coordinator.auth.service import Clock
 from coordinator.core.config import Settings
 from coordinator.db.enums import Role

@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from coordinator.api.deps import EVERYONE, SessionDep, SettingsDep
-from coordinator.auth.passwords import Passwords
+from coordinator.core.passwords import Passwords
 from coordinator.auth.service import (
     Client,
     Clock,
