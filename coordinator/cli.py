@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from coordinator.api.app import create_app
-from coordinator.core.passwords import Passwords
-from coordinator.auth.service import create_admin
+from coordinator.auth.admins import create_admin
 from coordinator.core.config import Settings
+from coordinator.core.passwords import Passwords
 from coordinator.db.migrate import upgrade
 from coordinator.db.session import transaction
 from coordinator.errors import CoordinatorError, SettingsError

@@ -10,6 +10,7 @@ from coordinator import __version__
 from coordinator.api.errors import ERROR_RESPONSES, install_error_handlers
 from coordinator.api.hygiene import BodySizeLimit, SecurityHeaders
 from coordinator.api.routes import (
+    accounts,
     assignments,
     auth,
     csv_io,
@@ -62,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
     _install_middleware(app, settings)
     for router in (
         auth.router,
+        accounts.router,
         csv_io.router,
         health.router,
         notifications.router,
