@@ -141,7 +141,7 @@ def _wait_needed(
 
 def _refuse(what: str, wait: timedelta) -> None:
     seconds = max(1, math.ceil(wait.total_seconds()))
-    when = f"{seconds} seconds" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
+    when = f"{seconds} second(s)" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
     raise RateLimitedError(
         f"too many failed sign-ins for {what}: try again in {when}", retry_after_s=seconds
     )
