@@ -4,10 +4,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from coordinator import __version__
 from coordinator.api.errors import ERROR_RESPONSES, install_error_handlers
+from coordinator.api.hygiene import BodySizeLimit, SecurityHeaders
 from coordinator.api.routes import (
+    accounts,
     assignments,
     auth,
     csv_io,
@@ -70,8 +73,10 @@ def create_app(settings: Settings) -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
+    _install_middleware(app, settings)
     for router in (
         auth.router,
+        accounts.router,
         csv_io.router,
         health.router,
         notifications.router,
@@ -83,3 +88,16 @@ def create_app(settings: Settings) -> FastAPI:
         for router in module.routers:
             app.include_router(router, prefix=API_PREFIX)
     return app
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Outermost last: the client's address is settled first, then the body size, then the
+    security headers wrap every answer, errors included."""
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    # X-Forwarded-For only from the configured proxies; from anyone else it is ignored.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)

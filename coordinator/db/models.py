@@ -231,6 +231,8 @@ class User(Base):
     # The newest TOTP time step accepted: a code is good once, not for its whole window.
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    # Access tokens issued before this moment are refused (password or second factor reset).
+    sign_ins_valid_from: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     buildings: Mapped[list[Building]] = relationship(secondary="manager_buildings")
 
@@ -475,6 +477,11 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The account's role, buildings and credentials when the family began (a digest): a change
+    # to any of them ends the family at its next refresh.
+    stamp: Mapped[str] = mapped_column(String(64), default="")
+    # Whether the family began with a second factor; roles that need one refuse it otherwise.
+    second_factor: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class RecoveryCode(Base):
@@ -499,6 +506,39 @@ class SignInAttempt(Base):
     address: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     succeeded: Mapped[bool] = mapped_column(Boolean)
+
+
+class AccountLink(Base):
+    """A one-time link through which a person sets their password: an invite or a reset.
+
+    Only a hash of the link's token is kept; a newer link for the same person voids older ones.
+    """
+
+    __tablename__ = "account_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class OutboxMail(Base):
+    """Mail waiting for the SMTP server; written in the transaction of the change it reports."""
+
+    __tablename__ = "mail_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    # Holds a one-time link until sent; emptied once the SMTP server has taken it.
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
 
 
 # --- audit ----------------------------------------------------------------------------------------
