@@ -69,6 +69,18 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         default=DEFAULT_MAX_MESSAGE_BYTES, gt=0, description="Larger messages are dead-lettered."
     )
+    heartbeat_interval_s: float = Field(
+        default=30, gt=0, le=86400, description="Seconds between a device's heartbeats."
+    )
+    missed_heartbeats: int = Field(
+        default=3, ge=1, le=1000, description="Heartbeats missed before a device is offline."
+    )
+    presence_sweep_s: float = Field(
+        default=10, gt=0, le=3600, description="How often silent devices are looked for."
+    )
+    dead_letter_retention_days: int = Field(
+        default=90, ge=1, le=36500, description="Dead letters older than this are deleted."
+    )
 
     # --- the downlink (docs/bundles.md) ---
     bundle_horizon_hours: int = Field(

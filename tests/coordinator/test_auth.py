@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from coordinator.api.app import create_app
 from coordinator.api.deps import get_clock, get_passwords
 from coordinator.auth.clients import Clock
-from coordinator.core.passwords import Passwords
 from coordinator.core.config import Settings
+from coordinator.core.passwords import Passwords
 from coordinator.db.enums import Role
 from coordinator.db.models import AuditEntry, RecoveryCode, RefreshToken, SignInAttempt, User
 
