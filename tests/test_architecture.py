@@ -55,7 +55,7 @@ def _allowed(extras: list[str]) -> set[str]:
     ("package", "extras"),
     [
         ("protocols", []),
-        ("edge_agent", ["agent", "vision"]),
+        ("edge_agent", ["agent", "vision", "sim"]),  # sim: only `simulate` imports skimage
         ("coordinator", ["coordinator", "vision"]),
     ],
 )

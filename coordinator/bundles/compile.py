@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coordinator.auth.keys import KeyPurpose, derive_key
+from coordinator.core.keys import KeyPurpose, derive_key
 from coordinator.db.enums import StudentStatus
 from coordinator.db.models import (
     Assignment,

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coordinator.auth.keys import KeyPurpose, derive_key
+from coordinator.core.keys import KeyPurpose, derive_key
 from coordinator.db.models import SigningKey
 from coordinator.errors import ConflictError, NotFoundError
 from coordinator.services import downlink

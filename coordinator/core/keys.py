@@ -27,3 +27,12 @@ def card_uid_hash(secret: SecretStr, uid: str) -> str:
     normalized = uid.strip().upper().replace(":", "").replace(" ", "")
     key = derive_key(secret, KeyPurpose.CARD_UIDS)
     return hmac.new(key, normalized.encode(), hashlib.sha256).hexdigest()
+
+
+def digest_token(token: str) -> str:
+    """The stored form of a random one-time token (refresh token, invite link).
+
+    Such tokens carry 256 random bits, so a plain SHA-256 keeps a database dump from being
+    usable; argon2 would only cost CPU on every use.
+    """
+    return hashlib.sha256(token.encode()).hexdigest()
