@@ -8,9 +8,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy import select
 
-from coordinator.core.keys import KeyPurpose, card_uid_hash, derive_key
 from coordinator.bundles import keys
 from coordinator.bundles.builder import BundleBuilder, Senders
+from coordinator.core.keys import KeyPurpose, card_uid_hash, derive_key
 from coordinator.db import models as m
 from coordinator.db.enums import CommandState, Role
 from coordinator.services.commands import expire_overdue
