@@ -247,6 +247,12 @@ ReaderConfig = Annotated[
 ]
 
 
+class CameraQr(_Section):
+    """QR codes decoded from the station's own camera frames (`hardware/qr_camera.py`)."""
+
+    driver: Literal["camera"]
+
+
 class EvdevQr(_Section):
     """A USB HID QR scanner that types the code's text, grabbed like a card reader."""
 
@@ -260,7 +266,7 @@ class FakeQrConfig(_Section):
     driver: Literal["fake"]
 
 
-QrConfig = Annotated[EvdevQr | FakeQrConfig, Field(discriminator="driver")]
+QrConfig = Annotated[CameraQr | EvdevQr | FakeQrConfig, Field(discriminator="driver")]
 
 
 # --- location -----------------------------------------------------------------------------------
@@ -414,8 +420,16 @@ class GateStationProfile(_ProfileBase):
 
     station: Literal["gate"]
     qr: QrConfig
-    camera: CameraConfig | None = Field(default=None, description="For camera tamper checks.")
+    camera: CameraConfig | None = Field(
+        default=None, description="For QR codes (qr.driver: camera) and camera tamper checks."
+    )
     reader: ReaderConfig | None = None
+
+    @model_validator(mode="after")
+    def _camera_qr_needs_a_camera(self) -> Self:
+        if isinstance(self.qr, CameraQr) and self.camera is None:
+            raise ValueError("qr.driver camera needs a camera section")
+        return self
 
 
 Profile = Annotated[DoorStationProfile | GateStationProfile, Field(discriminator="station")]
@@ -514,6 +528,7 @@ def _explain_one(detail: ErrorDetails) -> str:
 
 _UNION_FIELDS = {"camera", "reader", "qr", "location"}
 _DRIVERS = {"picamera2", "opencv", "files", "fake", "evdev", "serial", "fixed", "nmea", "gpsd"}
+_DRIVERS |= {"camera"}
 
 
 def _field_name(loc: tuple[str | int, ...]) -> str:

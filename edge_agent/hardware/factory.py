@@ -31,6 +31,7 @@ from edge_agent.hardware.base import (
 from edge_agent.hardware.errors import DriverUnavailableError
 from edge_agent.hardware.fakes import FakeCamera, FakeCardReader, FakeLocation, FakeQrScanner
 from edge_agent.profile import (
+    CameraQr,
     DoorStationProfile,
     EvdevQr,
     EvdevReader,
@@ -173,14 +174,18 @@ def _open_inputs(parts: StationParts, profile: AnyProfile) -> None:
 
 
 def _qr_scanner(profile: GateStationProfile, camera: Camera | None) -> QrScanner:
-    maker = QR_SCANNERS.get(type(profile.qr))
-    if maker is None:
-        raise DriverUnavailableError(
-            "camera QR scanner",
-            "a QR decoder",
-            "this build reads QR passes with USB HID scanners (qr.driver: evdev) only",
-        )
-    return maker(profile.qr, profile)  # type: ignore[no-any-return]
+    if isinstance(profile.qr, CameraQr):
+        # The scanner reads the station's camera, so it is built from that part, not a section.
+        try:
+            driver = importlib.import_module("edge_agent.hardware.qr_camera").CameraQrScanner
+        except (ImportError, AttributeError):
+            raise DriverUnavailableError(
+                "camera QR scanner",
+                "edge_agent.hardware.qr_camera (pyzbar and Debian's libzbar0)",
+                "fix: install them, or use a USB HID scanner (qr.driver: evdev)",
+            ) from None
+        return driver(profile.qr, camera)  # type: ignore[no-any-return]
+    return QR_SCANNERS[type(profile.qr)](profile.qr, profile)  # type: ignore[no-any-return]
 
 
 def _open_gpio(parts: StationParts, profile: AnyProfile, clock: Clock | None) -> None:

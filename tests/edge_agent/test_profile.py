@@ -145,3 +145,17 @@ def test_relative_paths_resolve_from_the_profile_folder(tmp_path: Path) -> None:
     profile = load_profile(write(tmp_path, SIM))
     assert profile.resolve(Path("frames")) == tmp_path.resolve() / "frames"
     assert profile.resolve(Path("/abs/x")) == Path("/abs/x")
+
+
+def test_a_gate_reading_qr_from_its_camera_needs_a_camera(tmp_path: Path) -> None:
+    gate = (PROFILE_DIR / "gate-station-pi5.yaml").read_text()
+    start, end = gate.index("camera:\n"), gate.index("qr:\n")
+    gate = gate[:start] + gate[end:]
+    gate = gate.replace("qr:\n  driver: evdev", "qr:\n  driver: camera\n  x_evdev: 1")
+    message = error_of(tmp_path, gate, name="gate-station-pi5")
+    assert "field qr.x_evdev" in message  # the camera tag is not reported as a field
+    lines = [line for line in gate.splitlines() if not line.startswith(("  device:", "  grab:"))]
+    message = error_of(
+        tmp_path, "\n".join(lines).replace("\n  x_evdev: 1", ""), name="gate-station-pi5"
+    )
+    assert "qr.driver camera needs a camera section" in message

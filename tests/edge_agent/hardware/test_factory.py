@@ -1,10 +1,13 @@
 """Building a station's parts from its profile: the simulated profile fully, the Pi profiles
 as far as this machine has their hardware, and failures that name the part and the fix."""
 
+import importlib.util
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from gpiozero.pins.mock import MockFactory
 
 from edge_agent.hardware.errors import DriverUnavailableError, HardwareError
@@ -78,3 +81,34 @@ def test_picamera2_missing_says_how_to_get_it(tmp_path: Path) -> None:
     (tmp_path / "door-station-sim.yaml").write_text(text)
     with pytest.raises(DriverUnavailableError, match="python3-picamera2"):
         build_parts(load_profile(tmp_path / "door-station-sim.yaml"))
+
+
+def gate_without_hardware(tmp_path: Path, qr: dict[str, Any]) -> Path:
+    """gate-station-pi5 with simulated pins, camera, reader and location, and the given QR."""
+    raw = yaml.safe_load((PROFILE_DIR / "gate-station-pi5.yaml").read_text())
+    raw["pins"]["pin_factory"] = "mock"
+    raw["camera"] = {"driver": "fake"}
+    raw["reader"] = {"driver": "fake"}
+    raw["location"] = {"driver": "fixed", "latitude": 1, "longitude": 2}
+    raw["qr"] = qr
+    path = tmp_path / "gate-station-pi5.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_a_gate_reads_passes_from_a_hid_scanner(tmp_path: Path) -> None:
+    hid = {"driver": "evdev", "device": "/dev/input/by-id/campus-qr-scanner-event-kbd"}
+    with pytest.raises(HardwareError, match=r"campus-qr-scanner.*input group"):
+        build_parts(load_profile(gate_without_hardware(tmp_path, hid)))  # not plugged in here
+    with build_parts(load_profile(gate_without_hardware(tmp_path, {"driver": "fake"}))) as parts:
+        assert parts.qr is not None and parts.camera is not None
+
+
+def test_a_gate_reading_qr_from_its_camera_needs_the_qr_camera_driver(tmp_path: Path) -> None:
+    profile = load_profile(gate_without_hardware(tmp_path, {"driver": "camera"}))
+    if importlib.util.find_spec("edge_agent.hardware.qr_camera") is None:
+        with pytest.raises(DriverUnavailableError, match=r"qr\.driver: evdev"):
+            build_parts(profile)
+    else:
+        with build_parts(profile) as parts:
+            assert parts.qr is not None
