@@ -47,6 +47,13 @@ BcmPin = Annotated[
 ]
 Seconds = Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)]
 
+# Where each BCM GPIO is on the 40-pin header (Pi 2 and later, Pi 4 and Pi 5 alike).
+HEADER_PIN = {
+    2: 3, 3: 5, 4: 7, 5: 29, 6: 31, 7: 26, 8: 24, 9: 21, 10: 19, 11: 23, 12: 32, 13: 33,
+    14: 8, 15: 10, 16: 36, 17: 11, 18: 12, 19: 35, 20: 38, 21: 40, 22: 15, 23: 16, 24: 18,
+    25: 22, 26: 37, 27: 13,
+}  # fmt: skip
+
 
 class ProfileError(ConfigError):
     """A firmware profile is missing or wrong; the message names the file, field and fix."""
