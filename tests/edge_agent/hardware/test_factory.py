@@ -11,7 +11,7 @@ import yaml
 from gpiozero.pins.mock import MockFactory
 
 from edge_agent.hardware.errors import DriverUnavailableError, HardwareError
-from edge_agent.hardware.factory import build_parts
+from edge_agent.hardware.factory import build_parts, probe_parts
 from edge_agent.hardware.fakes import FakeCamera, FakeCardReader, FakeLocation
 from edge_agent.profile import PROFILE_DIR, load_profile
 
@@ -53,6 +53,7 @@ def test_files_camera_paths_are_read_from_the_profile_folder(tmp_path: Path) -> 
         assert frame.shape == (480, 640, 3)  # resized to the profile's size
 
 
+@pytest.mark.filterwarnings("ignore::gpiozero.PinFactoryFallback")
 def test_the_pi4_profile_stops_at_its_first_missing_part_and_says_why() -> None:
     # gpsd is not running on this machine (and picamera2 exists only on a Pi).
     with pytest.raises(HardwareError, match=r"gpsd.*fix:"):
@@ -112,3 +113,32 @@ def test_a_gate_reading_qr_from_its_camera_needs_the_qr_camera_driver(tmp_path: 
     else:
         with build_parts(profile) as parts:
             assert parts.qr is not None
+
+
+def test_probe_opens_every_simulated_part() -> None:
+    checks = probe_parts(load_profile("door-station-sim"))
+    assert [check.part for check in checks] == [
+        "location",
+        "camera",
+        "reader",
+        "pins.pin_factory",
+        "pins.relay",
+        "pins.leds.green",
+        "pins.leds.red",
+        "pins.leds.amber",
+        "pins.buzzer",
+        "pins.door_contact",
+    ]
+    assert all(check.is_ok for check in checks), checks
+    assert dict((c.part, c.detail) for c in checks)["pins.relay"] == "GpioDoorRelay"
+
+
+@pytest.mark.filterwarnings("ignore::gpiozero.PinFactoryFallback")  # no Pi here: expected
+def test_probe_reports_every_missing_part_with_its_fix() -> None:
+    checks = {check.part: check for check in probe_parts(load_profile("door-station-pi4"))}
+    # None of the Pi 4's devices exist on this machine: each is reported, not just the first.
+    assert "systemctl status gpsd" in checks["location"].detail
+    assert "python3-picamera2" in checks["camera"].detail
+    assert "input group" in checks["reader"].detail
+    assert not any(check.is_ok for name, check in checks.items() if name != "pins.pin_factory")
+    assert "pins.relay" in checks["pins.relay"].detail
