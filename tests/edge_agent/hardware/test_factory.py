@@ -130,7 +130,7 @@ def test_probe_opens_every_simulated_part() -> None:
         "pins.door_contact",
     ]
     assert all(check.is_ok for check in checks), checks
-    assert dict((c.part, c.detail) for c in checks)["pins.relay"] == "GpioDoorRelay"
+    assert {c.part: c.detail for c in checks}["pins.relay"] == "GpioDoorRelay"
 
 
 @pytest.mark.filterwarnings("ignore::gpiozero.PinFactoryFallback")  # no Pi here: expected
