@@ -258,6 +258,9 @@ class CameraQr(_Section):
     """QR codes decoded from the station's own camera frames (`hardware/qr_camera.py`)."""
 
     driver: Literal["camera"]
+    decoder: Literal["zxing", "pyzbar"] = Field(
+        default="zxing", description="zxing-cpp (measured better), or pyzbar on Debian's libzbar0."
+    )
 
 
 class EvdevQr(_Section):

@@ -243,14 +243,17 @@ def _qr_scanner(profile: GateStationProfile, camera: Camera | None) -> QrScanner
             raise HardwareError("qr.driver camera needs the camera, which did not open")
         # The scanner reads the station's camera, so it is built from that part, not a section.
         try:
-            driver = importlib.import_module("edge_agent.hardware.qr_camera").CameraQrScanner
-        except (ImportError, AttributeError):
+            qr_camera = importlib.import_module("edge_agent.hardware.qr_camera")
+            importlib.import_module("zxingcpp" if profile.qr.decoder == "zxing" else "pyzbar")
+        except ImportError as error:
             raise DriverUnavailableError(
                 "camera QR scanner",
-                "edge_agent.hardware.qr_camera (pyzbar and Debian's libzbar0)",
-                "fix: install them, or use a USB HID scanner (qr.driver: evdev)",
+                f"{error.name}",
+                "fix: pip install '.[agent]' (zxing-cpp; pyzbar also needs Debian's libzbar0), "
+                "or use a USB HID scanner (qr.driver: evdev)",
             ) from None
-        return driver(profile.qr, camera)  # type: ignore[no-any-return]
+        scanner = qr_camera.CameraQrScanner(camera, decoder=qr_camera.QrDecoder(profile.qr.decoder))
+        return scanner  # type: ignore[no-any-return]
     return QR_SCANNERS[type(profile.qr)](profile.qr, profile)  # type: ignore[no-any-return]
 
 

@@ -1,7 +1,6 @@
 """Building a station's parts from its profile: the simulated profile fully, the Pi profiles
 as far as this machine has their hardware, and failures that name the part and the fix."""
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -105,14 +104,14 @@ def test_a_gate_reads_passes_from_a_hid_scanner(tmp_path: Path) -> None:
         assert parts.qr is not None and parts.camera is not None
 
 
-def test_a_gate_reading_qr_from_its_camera_needs_the_qr_camera_driver(tmp_path: Path) -> None:
+def test_a_gate_reads_passes_from_its_camera_by_the_profile_decoder(tmp_path: Path) -> None:
+    from edge_agent.hardware.qr_camera import CameraQrScanner, QrDecoder
+
     profile = load_profile(gate_without_hardware(tmp_path, {"driver": "camera"}))
-    if importlib.util.find_spec("edge_agent.hardware.qr_camera") is None:
-        with pytest.raises(DriverUnavailableError, match=r"qr\.driver: evdev"):
-            build_parts(profile)
-    else:
-        with build_parts(profile) as parts:
-            assert parts.qr is not None
+    with build_parts(profile) as parts:
+        assert isinstance(parts.qr, CameraQrScanner)
+        assert parts.qr.camera is parts.camera and parts.qr.decoder is QrDecoder.ZXING
+        assert parts.qr.read(0) is None  # a grey frame holds no code
 
 
 def test_probe_opens_every_simulated_part() -> None:
