@@ -66,7 +66,7 @@ class StandInDevice:
 @pytest.fixture(autouse=True)
 def stand_in(monkeypatch: pytest.MonkeyPatch) -> Any:
     StandInDevice.instances, StandInDevice.refuse_grab = [], False
-    monkeypatch.setattr(evdev_input.evdev, "InputDevice", StandInDevice)
+    monkeypatch.setattr(evdev, "InputDevice", StandInDevice)  # the module the driver uses
     return StandInDevice
 
 
