@@ -10,6 +10,7 @@ import importlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,12 @@ from edge_agent.hardware.base import (
 )
 from edge_agent.hardware.errors import DriverUnavailableError, HardwareError
 from edge_agent.hardware.fakes import FakeCamera, FakeCardReader, FakeLocation, FakeQrScanner
+from edge_agent.hardware.tamper import (
+    CameraWatch,
+    DoorWatch,
+    TamperMonitor,
+    load_or_take_reference,
+)
 from edge_agent.profile import (
     CameraQr,
     DoorStationProfile,
@@ -298,3 +305,34 @@ def _led_opener(gpio: Any, pin: int, colour: str, active_high: bool) -> Opener:
         parts.leds[colour] = parts._keep(led)
 
     return open_led
+
+
+def tamper_monitor(
+    parts: StationParts,
+    profile: AnyProfile,
+    *,
+    reference_path: Path,
+    clock: Clock | None = None,
+    camera_every_s: float = 60.0,
+) -> TamperMonitor:
+    """The tamper watches for a station built from `profile`, as its features ask.
+
+    The camera reference is read from `reference_path` (under the agent's data folder), or
+    taken on this first start and saved there.
+    """
+    door = None
+    if profile.features.door_tamper and parts.door_contact is not None:
+        door = DoorWatch(
+            parts.door_contact, held_open_after_s=profile.thresholds.door_held_open_s, clock=clock
+        )
+    camera_watch = None
+    if profile.features.camera_tamper and parts.camera is not None:
+        reference = load_or_take_reference(reference_path, parts.camera)
+        camera_watch = CameraWatch(reference, clock=clock)
+    return TamperMonitor(
+        door=door,
+        camera=parts.camera,
+        camera_watch=camera_watch,
+        camera_every_s=camera_every_s,
+        clock=clock,
+    )
