@@ -265,6 +265,14 @@ class SerialReader(_UidFraming):
         default=0x03, description="Byte that ends a frame (ETX; 13 for CR-terminated readers)."
     )
 
+    @model_validator(mode="after")
+    def _start_differs_from_end(self) -> Self:
+        if self.start == self.end:
+            raise ValueError(
+                "start and end must differ; for a reader without a start byte use null"
+            )
+        return self
+
 
 class FakeReaderConfig(_Section):
     driver: Literal["fake"]

@@ -232,3 +232,12 @@ def test_device_names_with_control_characters_or_empty_are_refused(
     assert before in SIM
     message = error_of(tmp_path, SIM.replace(before, after))
     assert f"field {field}" in message
+
+
+def test_a_serial_reader_whose_start_and_end_bytes_agree_is_refused(tmp_path: Path) -> None:
+    text = SIM.replace(
+        "reader:\n  driver: fake\n",
+        "reader:\n  driver: serial\n  port: x\n  start: 13\n  end: 13\n",
+    )
+    message = error_of(tmp_path, text)
+    assert "field reader" in message and "start and end must differ" in message
