@@ -26,6 +26,7 @@ from edge_agent.hardware.base import (
     DoorContact,
     DoorRelay,
     LocationSource,
+    QrScanner,
     StatusLed,
 )
 from edge_agent.hardware.errors import CardFormatError
@@ -36,6 +37,7 @@ from edge_agent.hardware.fakes import (
     FakeDoorContact,
     FakeDoorRelay,
     FakeLocation,
+    FakeQrScanner,
     FakeStatusLed,
 )
 from edge_agent.hardware.gpio import (
@@ -248,6 +250,56 @@ def test_card_reader_drops_what_is_not_a_uid_and_reads_on(
     present("zz")
     present("DEADBEEF")
     assert reader.read(READ_TIMEOUT_S) == "DEADBEEF"
+
+
+# --- QR scanners ---------------------------------------------------------------------------
+
+Show = Callable[[str], None]
+
+
+def qr_frame(text: str) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """A 640x480 RGB frame with the QR code of `text` in the middle (as a phone shows it)."""
+    import segno
+
+    modules = np.array([list(row) for row in segno.make_qr(text, error="m").matrix], dtype=bool)
+    code = np.kron(~modules, np.ones((8, 8), dtype=bool)).astype(np.uint8) * 255
+    frame = np.full((480, 640), 255, dtype=np.uint8)
+    top, left = (480 - code.shape[0]) // 2, (640 - code.shape[1]) // 2
+    frame[top : top + code.shape[0], left : left + code.shape[1]] = code
+    return np.repeat(frame[..., None], 3, axis=2)
+
+
+def fake_qr(stack: ExitStack) -> tuple[QrScanner, Show]:
+    scanner = FakeQrScanner()
+    return scanner, scanner.show
+
+
+def camera_qr(decoder: str) -> Callable[[ExitStack], tuple[QrScanner, Show]]:
+    def make(stack: ExitStack) -> tuple[QrScanner, Show]:
+        from edge_agent.hardware.qr_camera import CameraQrScanner, QrDecoder
+
+        camera = FakeCamera([np.full((480, 640, 3), 200, dtype=np.uint8)])
+        scanner = CameraQrScanner(camera, decoder=QrDecoder(decoder))
+        return scanner, lambda text: camera.show(qr_frame(text))
+
+    return make
+
+
+QR_SCANNERS = [
+    pytest.param(fake_qr, id="fake"),
+    pytest.param(camera_qr("zxing"), id="camera-zxing"),
+    pytest.param(camera_qr("pyzbar"), id="camera-pyzbar"),
+]
+
+
+@pytest.mark.parametrize("make", QR_SCANNERS)
+def test_qr_scanner_reads_a_shown_code_once(
+    make: Callable[[ExitStack], tuple[QrScanner, Show]], stack: ExitStack
+) -> None:
+    scanner, show = make(stack)
+    assert scanner.read(0) is None
+    show("CP1:TEST-PASS-0042")
+    assert scanner.read(READ_TIMEOUT_S) == "CP1:TEST-PASS-0042"
 
 
 # --- outputs ------------------------------------------------------------------------------------
