@@ -65,6 +65,7 @@ from edge_agent.profile import (
     SerialReader,
 )
 from tests.edge_agent.hardware.byte_server import ByteServer
+from tests.edge_agent.hardware.qr_frames import frame_with
 
 WIDTH, HEIGHT = 320, 240
 READ_TIMEOUT_S = 5.0
@@ -257,18 +258,6 @@ def test_card_reader_drops_what_is_not_a_uid_and_reads_on(
 Show = Callable[[str], None]
 
 
-def qr_frame(text: str) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    """A 640x480 RGB frame with the QR code of `text` in the middle (as a phone shows it)."""
-    import segno
-
-    modules = np.array([list(row) for row in segno.make_qr(text, error="m").matrix], dtype=bool)
-    code = np.kron(~modules, np.ones((8, 8), dtype=bool)).astype(np.uint8) * 255
-    frame = np.full((480, 640), 255, dtype=np.uint8)
-    top, left = (480 - code.shape[0]) // 2, (640 - code.shape[1]) // 2
-    frame[top : top + code.shape[0], left : left + code.shape[1]] = code
-    return np.repeat(frame[..., None], 3, axis=2)
-
-
 def fake_qr(stack: ExitStack) -> tuple[QrScanner, Show]:
     scanner = FakeQrScanner()
     return scanner, scanner.show
@@ -280,7 +269,7 @@ def camera_qr(decoder: str) -> Callable[[ExitStack], tuple[QrScanner, Show]]:
 
         camera = FakeCamera([np.full((480, 640, 3), 200, dtype=np.uint8)])
         scanner = CameraQrScanner(camera, decoder=QrDecoder(decoder))
-        return scanner, lambda text: camera.show(qr_frame(text))
+        return scanner, lambda text: camera.show(frame_with(text))
 
     return make
 
