@@ -215,6 +215,11 @@ class GateRules(WireModel):
     time_rules: list[TimeRule] = Field(default_factory=list, max_length=1_000)
     pass_keys: list[PublicKey] = Field(default_factory=list, max_length=32)
     revoked_passes: list[Ref] = Field(default_factory=list, max_length=MAX_REVOCATIONS)
+    suspended_passes: list[Ref] = Field(
+        default_factory=list,
+        max_length=MAX_REVOCATIONS,
+        description="Passes suspended for now (refused as suspended, may be resumed).",
+    )
 
 
 class Bundle(WireModel):

@@ -95,4 +95,8 @@ def test_only_the_adapters_import_paho() -> None:
         for path in (REPO / package).rglob("*.py")
         if re.search(r"^\s*(import|from) paho", path.read_text(), re.MULTILINE)
     )
-    assert importers == ["coordinator/ingest/mqtt.py", "edge_agent/link/mqtt.py"]
+    assert importers == [
+        "coordinator/ingest/mqtt.py",
+        "coordinator/link/mqtt.py",
+        "edge_agent/link/mqtt.py",
+    ]

@@ -84,6 +84,9 @@ class GpioDoorRelay(DoorRelay):
         return bool(self._device.is_active)
 
     def pulse(self, hold_s: float, wait: bool = False) -> None:
+        # gpiozero's blink switches on in its own thread; switching on here first means the
+        # door is unlocked when pulse() returns, not a moment later.
+        self._device.on()
         self._device.blink(on_time=hold_s, off_time=0, n=1, background=not wait)
 
     def close(self) -> None:
