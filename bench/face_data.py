@@ -11,7 +11,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
+
+from vision.photos import load_photo
 
 PAIR_TABLES = ("master.csv", "face-recognition-pivot.csv")
 DEFAULT_FACES = Path(__file__).resolve().parents[2] / "shared/data/faces"
@@ -57,8 +59,8 @@ def find_set(path: Path) -> Path:
 
 
 def load_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    """The photo decoded as enrolment decodes it (vision.photos, EXIF orientation applied)."""
+    return load_photo(path)
 
 
 def camera_frame(photo: np.ndarray, width: int = 640, height: int = 480) -> np.ndarray:

@@ -13,22 +13,25 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vision.alignment import align_face
-from vision.decisions import Decision, Reason
+from vision.decisions import Decision, LivenessCue, Reason
 from vision.detector import FaceDetection, FaceDetector
 from vision.embedder import FaceEmbedder
 from vision.images import RGBImage, check_rgb
 from vision.liveness import LivenessEvidence, LivenessPolicy, judge_liveness
-from vision.matching import Descriptor, MatchPolicy, compare
-from vision.quality import QualityLimits, check_quality
+from vision.matching import Descriptor, FaceTemplates, MatchPolicy, compare
+from vision.quality import QualityLimits, check_quality, signed_yaw_ratio
 from vision.runtime import VisionModels
 from vision.selection import SelectionRules, choose_face
 
 
 @dataclass(frozen=True)
 class VisionSettings:
-    """Every tunable of the pipeline; the firmware profile supplies them on a device."""
+    """Every tunable of the pipeline; the firmware profile supplies them on a device.
 
-    match: MatchPolicy = field(default_factory=MatchPolicy)
+    `match` None means the threshold and margin calibrated for the embedder in models/MANIFEST.
+    """
+
+    match: MatchPolicy | None = None
     quality: QualityLimits = field(default_factory=QualityLimits)
     selection: SelectionRules = field(default_factory=SelectionRules)
     liveness: LivenessPolicy = field(default_factory=LivenessPolicy)
@@ -63,6 +66,13 @@ class FacePipeline:
         self.settings = settings or VisionSettings()
         self.detector = FaceDetector(self.models.detector, self.settings.num_threads)
         self.embedder = FaceEmbedder(self.models.embedder, self.settings.num_threads)
+        spec = self.embedder.spec
+        self.match = self.settings.match or MatchPolicy(spec.threshold, spec.margin)
+
+    @property
+    def model(self) -> str:
+        """The embedder's model name: templates of another model cannot be compared."""
+        return self.embedder.spec.model
 
     def read(self, frame: RGBImage) -> FaceReading | Reason:
         """The chosen face's reading, or the reason this frame cannot be used."""
@@ -72,14 +82,29 @@ class FacePipeline:
         if isinstance(chosen, Reason):
             return chosen
         chosen = self.detector.refine(frame, chosen)
-        chip = align_face(frame, chosen)
-        refusal = check_quality(chosen, chip, self.settings.quality)
+        refusal = check_quality(chosen, frame, self.settings.quality)
         if refusal is not None:
             return refusal
+        spec = self.embedder.spec
+        chip = align_face(frame, chosen, spec.chip_template, spec.chip_size)
         return FaceReading(chosen, chip, self.embedder.embed(chip))
 
-    def verify(self, frames: Sequence[RGBImage], templates: Sequence[Descriptor]) -> Verification:
-        """Decide whether the frames show the live person whose templates are given."""
+    def verify(
+        self,
+        frames: Sequence[RGBImage],
+        templates: Sequence[Descriptor] | FaceTemplates,
+        eye_openings: Sequence[float] = (),
+    ) -> Verification:
+        """Decide whether the frames show the live person whose templates are given.
+
+        Templates given as FaceTemplates of another model are not compared (NO_TEMPLATES: the
+        person must be enrolled again for this model). `eye_openings`, one per usable frame,
+        feed the blink cue when the liveness policy asks for one.
+        """
+        if isinstance(templates, FaceTemplates):
+            if templates.model != self.model:
+                return Verification(self._refuse(Reason.NO_TEMPLATES))
+            templates = templates.descriptors
         readings: list[FaceReading] = []
         refusals: list[Reason] = []
         for frame in frames:
@@ -87,17 +112,26 @@ class FacePipeline:
             (refusals if isinstance(outcome, Reason) else readings).append(outcome)  # type: ignore[arg-type]
         if Reason.SEVERAL_FACES in refusals:
             return Verification(self._refuse(Reason.SEVERAL_FACES), None, len(readings))
-        if not readings:
-            return Verification(self._refuse(Counter(refusals).most_common(1)[0][0]))
-        evidence = judge_liveness([r.chip for r in readings], self.settings.liveness)
+        if not frames:
+            return Verification(self._refuse(Reason.NO_FACE))
+        policy = self.settings.liveness
+        if refusals and len(readings) < max(1, policy.min_frames):
+            # Too few usable frames: the frames' own reason, not "not live".
+            return Verification(
+                self._refuse(Counter(refusals).most_common(1)[0][0]), None, len(readings)
+            )
+        evidence = judge_liveness(
+            [r.chip for r in readings],
+            policy,
+            yaws=[signed_yaw_ratio(r.face) for r in readings],
+            eye_openings=eye_openings,
+        )
         if not evidence.is_live:
-            return Verification(self._refuse(Reason.NOT_LIVE), evidence, len(readings))
+            refusal = self._refuse(Reason.NOT_LIVE, evidence.failed_cue)
+            return Verification(refusal, evidence, len(readings))
         # Averaging the frames' descriptors smooths detector jitter before the one comparison.
         descriptor = np.mean([r.descriptor for r in readings], axis=0).astype(np.float32)
-        return Verification(
-            compare(descriptor, templates, self.settings.match), evidence, len(readings)
-        )
+        return Verification(compare(descriptor, templates, self.match), evidence, len(readings))
 
-    def _refuse(self, reason: Reason) -> Decision:
-        policy = self.settings.match
-        return Decision(reason, None, policy.threshold, policy.margin)
+    def _refuse(self, reason: Reason, cue: LivenessCue | None = None) -> Decision:
+        return Decision(reason, None, self.match.threshold, self.match.margin, cue)
