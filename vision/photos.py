@@ -22,7 +22,7 @@ from vision.images import RGBImage
 
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo; larger ones are refused before decoding
-ACCEPTED_FORMATS = ("JPEG", "PNG")
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 
 
 def decode_photo(
@@ -48,7 +48,7 @@ def decode_photo(
         Image.DecompressionBombError,
         Image.DecompressionBombWarning,
     ) as error:
-        raise PhotoFormatError("not an image (JPEG or PNG expected)") from error
+        raise PhotoFormatError("not an image (JPEG, PNG or WebP expected)") from error
     except (OSError, ValueError, SyntaxError) as error:
         # Truncated or corrupt files surface as OSError/ValueError/SyntaxError inside Pillow.
         raise PhotoFormatError(f"damaged image ({type(error).__name__})") from error
