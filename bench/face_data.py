@@ -16,11 +16,12 @@ from PIL import Image
 from vision.photos import load_photo
 
 PAIR_TABLES = ("master.csv", "face-recognition-pivot.csv")
-DEFAULT_FACES = Path(__file__).resolve().parents[2] / "shared/data/faces"
-
-
 def default_faces_dir() -> Path | None:
-    return DEFAULT_FACES if DEFAULT_FACES.is_dir() else None
+    """../shared/data/faces beside the checkout (the main one or a worktree), when present."""
+    for folder in Path(__file__).resolve().parents:
+        if (folder / "shared/data/faces").is_dir():
+            return folder / "shared/data/faces"
+    return None
 
 
 def identities(folder: Path) -> dict[str, int]:

@@ -72,7 +72,7 @@ class LivenessPolicy:
 
     strength: LivenessStrength = LivenessStrength.NORMAL
     head_turn: bool = False
-    min_head_turn: float = 0.12
+    min_head_turn: float = 0.1
     blink: bool = False
     min_blink_drop: float = 0.3
 
