@@ -48,11 +48,11 @@ class ImageFormatError(VisionError, ValueError):
 
 
 class PhotoFormatError(VisionError, ValueError):
-    """A photo file cannot be used: not a JPEG or PNG, damaged, or too large."""
+    """A photo file cannot be used: not a JPEG, PNG or WebP, damaged, or too large."""
 
     def __init__(self, detail: str) -> None:
         self.detail = detail
-        super().__init__(f"photo refused: {detail}; send a JPEG or PNG photo of the face")
+        super().__init__(f"photo refused: {detail}; send a JPEG, PNG or WebP photo of the face")
 
 
 class TemplateFormatError(VisionError, ValueError):

@@ -43,11 +43,9 @@ def decode_photo(
                 return np.ascontiguousarray(np.asarray(upright.convert("RGB"), dtype=np.uint8))
     except PhotoFormatError:
         raise
-    except (
-        UnidentifiedImageError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as error:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise PhotoFormatError(f"more than {max_pixels // 1_000_000} megapixels") from error
+    except UnidentifiedImageError as error:
         raise PhotoFormatError("not an image (JPEG, PNG or WebP expected)") from error
     except (OSError, ValueError, SyntaxError) as error:
         # Truncated or corrupt files surface as OSError/ValueError/SyntaxError inside Pillow.

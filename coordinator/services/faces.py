@@ -34,9 +34,10 @@ class PhotoProblem:
 class SharedReader:
     """One pipeline for the whole process: TFLite interpreters are not safe across threads."""
 
-    def __init__(self, reader: FaceReader) -> None:
+    def __init__(self, reader: FaceReader, model: str) -> None:
         self._reader = reader
         self._lock = threading.Lock()
+        self.model = model  # the embedder model its templates are made with
 
     def enrol(self, photos: Mapping[str, np.ndarray], rules: EnrolmentRules) -> Enrolment:
         with self._lock:
@@ -87,6 +88,13 @@ def store_templates(
         after=template_summary(session, user.id),
     )
     return stored
+
+
+def people_to_re_enrol(session: Session, current_model: str) -> list[User]:
+    """People whose templates were made with another (retired) embedder model: devices on the
+    current model cannot compare them, so they must be enrolled again."""
+    stale = select(FaceTemplate.user_id).where(FaceTemplate.model != current_model)
+    return list(session.scalars(select(User).where(User.id.in_(stale)).order_by(User.id)))
 
 
 def forget_templates(session: Session, user: User, actor: Actor) -> None:
