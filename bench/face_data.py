@@ -16,6 +16,8 @@ from PIL import Image
 from vision.photos import load_photo
 
 PAIR_TABLES = ("master.csv", "face-recognition-pivot.csv")
+
+
 def default_faces_dir() -> Path | None:
     """../shared/data/faces beside the checkout (the main one or a worktree), when present."""
     for folder in Path(__file__).resolve().parents:

@@ -305,8 +305,13 @@ def build_sface() -> bytes:
     sys.path.insert(0, str(MODELS_DIR))
     import numpy as np  # noqa: PLC0415
     import onnx  # type: ignore[import-untyped, import-not-found, unused-ignore]  # noqa: PLC0415
-    from convert_sface import Rebuilt, check_against_onnx, convert, drop_dangling_inputs  # noqa: PLC0415
-    from convert_sface import onnx_descriptors  # noqa: PLC0415
+    from convert_sface import (  # noqa: PLC0415
+        Rebuilt,
+        check_against_onnx,
+        convert,
+        drop_dangling_inputs,
+        onnx_descriptors,
+    )
 
     model = drop_dangling_inputs(onnx.load_from_string(extract_sface()))
     embed = Rebuilt(model).function()

@@ -180,9 +180,7 @@ class Rebuilt:
     def function(self) -> Any:
         """A tf.function: float32 [1,112,112,3] RGB 0..255 -> float32 [1,128] unit descriptor."""
         spec = tf.TensorSpec([1, CHIP_SIZE, CHIP_SIZE, 3], tf.float32, name="chip_rgb")
-        nodes = [
-            n for n in self.model.graph.node if any(o not in self.constants for o in n.output)
-        ]
+        nodes = [n for n in self.model.graph.node if any(o not in self.constants for o in n.output)]
 
         @tf.function(input_signature=[spec])  # type: ignore[untyped-decorator, unused-ignore]
         def embed(chip_rgb: Tensor) -> dict[str, Tensor]:

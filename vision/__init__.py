@@ -14,9 +14,9 @@ from vision.runtime import VisionModels
 __all__ = [
     "Decision",
     "Descriptor",
-    "FaceTemplates",
     "FacePipeline",
     "FaceReading",
+    "FaceTemplates",
     "LivenessCue",
     "LivenessPolicy",
     "LivenessStrength",

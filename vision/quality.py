@@ -51,7 +51,7 @@ class QualityLimits:
         if (
             self.min_eye_distance_px < 0
             or self.min_sharpness < 0
-            or not 0 < self.max_yaw_ratio
+            or self.max_yaw_ratio <= 0
             or not 0 < self.max_roll_degrees <= 180
         ):
             raise ConfigurationError(

@@ -22,9 +22,7 @@ from vision.manifest import MANIFEST_NAME, default_embedder, embedder_file
 PACKAGED_MODELS_DIR = Path(__file__).resolve().parent / "models"
 CHECKOUT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODELS_DIR = (
-    PACKAGED_MODELS_DIR
-    if (PACKAGED_MODELS_DIR / MANIFEST_NAME).is_file()
-    else CHECKOUT_MODELS_DIR
+    PACKAGED_MODELS_DIR if (PACKAGED_MODELS_DIR / MANIFEST_NAME).is_file() else CHECKOUT_MODELS_DIR
 )
 DETECTOR_FILE = "face_detector_short_range.tflite"
 RUNTIME_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")

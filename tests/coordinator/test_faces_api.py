@@ -61,9 +61,7 @@ def test_enrolment_stores_sealed_templates_and_audits_without_them(api: Api, url
         assert entry.action == "enrol_face" and entry.after is not None
         assert set(entry.after) == {"model", "created_at", "sealed_bytes"}
     summary = api.client.get(url, headers=api.as_(Role.ADMIN)).json()
-    assert summary["model"] == "sface-2021dec" and summary["sealed_bytes"] == len(
-        stored.sealed
-    )
+    assert summary["model"] == "sface-2021dec" and summary["sealed_bytes"] == len(stored.sealed)
 
 
 def test_each_refused_photo_says_why_and_nothing_is_stored(api: Api, url: str) -> None:
@@ -95,9 +93,12 @@ def test_only_admins_enrol_faces(api: Api, url: str) -> None:
 def test_sideways_stored_phone_photos_enrol_through_the_api(api: Api, url: str) -> None:
     from tests.vision.test_photos import sideways_jpeg
 
+    crops = [
+        PORTRAIT[top : top + 460, left : left + 460] for top, left in [(0, 0), (12, 8), (6, 20)]
+    ]
     files = [
-        ("photos", (f"phone-{n}.jpg", sideways_jpeg(PORTRAIT[t : t + 460, l : l + 460]), "image/jpeg"))
-        for n, (t, l) in enumerate([(0, 0), (12, 8), (6, 20)], 1)
+        ("photos", (f"phone-{n}.jpg", sideways_jpeg(crop), "image/jpeg"))
+        for n, crop in enumerate(crops, 1)
     ]
     response = api.client.post(url, files=files, headers=api.as_(Role.ADMIN))
     assert response.status_code == 201, response.text

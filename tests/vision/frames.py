@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -129,8 +130,7 @@ def tilted_print_attempt(
         pitch = rng.uniform(-0.5, 0.5) * tilt_deg
         distance = rng.uniform(0.9, 1.15)
         to_frame = plane_homography(image.shape[:2], yaw, pitch, distance, rng.uniform(-20, 20))
-        back = np.linalg.inv(to_frame)
-        frame = warp_frame(paper, lambda x, y, m=back: _apply_homography(m, x, y))
+        frame = warp_frame(paper, partial(_apply_homography, np.linalg.inv(to_frame)))
         attempt.append(with_camera_noise(frame, noise, rng))
     return attempt
 
