@@ -16,6 +16,7 @@ from vision.alignment import align_face
 from vision.decisions import Decision, LivenessCue, Reason
 from vision.detector import FaceDetection, FaceDetector
 from vision.embedder import FaceEmbedder
+from vision.errors import ConfigurationError
 from vision.images import RGBImage, check_rgb
 from vision.liveness import LivenessEvidence, LivenessPolicy, judge_liveness
 from vision.matching import Descriptor, FaceTemplates, MatchPolicy, compare
@@ -36,6 +37,13 @@ class VisionSettings:
     selection: SelectionRules = field(default_factory=SelectionRules)
     liveness: LivenessPolicy = field(default_factory=LivenessPolicy)
     num_threads: int = 1
+    # Of an attempt's usable frames, how many (the most frontal) are embedded and averaged:
+    # averaging smooths keypoint jitter, each embedding costs about 20 ms with SFace.
+    embed_frames: int = 2
+
+    def __post_init__(self) -> None:
+        if self.embed_frames < 1 or self.num_threads < 1:
+            raise ConfigurationError("embed_frames and num_threads must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,14 @@ class FaceReading:
     face: FaceDetection
     chip: RGBImage
     descriptor: Descriptor
+
+
+@dataclass(frozen=True)
+class FaceLook:
+    """One usable face from one frame before embedding: where it was and its aligned chip."""
+
+    face: FaceDetection
+    chip: RGBImage
 
 
 @dataclass(frozen=True)
@@ -74,8 +90,8 @@ class FacePipeline:
         """The embedder's model name: templates of another model cannot be compared."""
         return self.embedder.spec.model
 
-    def read(self, frame: RGBImage) -> FaceReading | Reason:
-        """The chosen face's reading, or the reason this frame cannot be used."""
+    def look(self, frame: RGBImage) -> FaceLook | Reason:
+        """The chosen face, gated and aligned, or the reason this frame cannot be used."""
         frame = check_rgb(frame)
         height, width = frame.shape[:2]
         chosen = choose_face(self.detector.detect(frame), width, height, self.settings.selection)
@@ -86,8 +102,14 @@ class FacePipeline:
         if refusal is not None:
             return refusal
         spec = self.embedder.spec
-        chip = align_face(frame, chosen, spec.chip_template, spec.chip_size)
-        return FaceReading(chosen, chip, self.embedder.embed(chip))
+        return FaceLook(chosen, align_face(frame, chosen, spec.chip_template, spec.chip_size))
+
+    def read(self, frame: RGBImage) -> FaceReading | Reason:
+        """The chosen face's reading, or the reason this frame cannot be used."""
+        looked = self.look(frame)
+        if isinstance(looked, Reason):
+            return looked
+        return FaceReading(looked.face, looked.chip, self.embedder.embed(looked.chip))
 
     def verify(
         self,
@@ -105,10 +127,10 @@ class FacePipeline:
             if templates.model != self.model:
                 return Verification(self._refuse(Reason.NO_TEMPLATES))
             templates = templates.descriptors
-        readings: list[FaceReading] = []
+        readings: list[FaceLook] = []
         refusals: list[Reason] = []
         for frame in frames:
-            outcome = self.read(frame)
+            outcome = self.look(frame)
             (refusals if isinstance(outcome, Reason) else readings).append(outcome)  # type: ignore[arg-type]
         if Reason.SEVERAL_FACES in refusals:
             return Verification(self._refuse(Reason.SEVERAL_FACES), None, len(readings))
@@ -129,9 +151,16 @@ class FacePipeline:
         if not evidence.is_live:
             refusal = self._refuse(Reason.NOT_LIVE, evidence.failed_cue)
             return Verification(refusal, evidence, len(readings))
-        # Averaging the frames' descriptors smooths detector jitter before the one comparison.
-        descriptor = np.mean([r.descriptor for r in readings], axis=0).astype(np.float32)
+        descriptor = self._attempt_descriptor(readings)
         return Verification(compare(descriptor, templates, self.match), evidence, len(readings))
+
+    def _attempt_descriptor(self, looks: Sequence[FaceLook]) -> Descriptor:
+        """The mean descriptor of the most frontal frames: averaging smooths keypoint jitter."""
+        frontal = sorted(looks, key=lambda look: abs(signed_yaw_ratio(look.face)))
+        chosen = frontal[: self.settings.embed_frames]
+        return np.mean([self.embedder.embed(look.chip) for look in chosen], axis=0).astype(
+            np.float32
+        )
 
     def _refuse(self, reason: Reason, cue: LivenessCue | None = None) -> Decision:
         return Decision(reason, None, self.match.threshold, self.match.margin, cue)
