@@ -29,10 +29,13 @@ from vision.selection import SelectionRules, choose_face
 class VisionSettings:
     """Every tunable of the pipeline; the firmware profile supplies them on a device.
 
-    `match` None means the threshold and margin calibrated for the embedder in models/MANIFEST.
+    `embedder_model` names the embedder (a models/MANIFEST model, e.g. "sface-2021dec"); None is
+    the manifest's default. `match` None means the threshold and margin calibrated for that
+    embedder in models/MANIFEST.
     """
 
     match: MatchPolicy | None = None
+    embedder_model: str | None = None
     quality: QualityLimits = field(default_factory=QualityLimits)
     selection: SelectionRules = field(default_factory=SelectionRules)
     liveness: LivenessPolicy = field(default_factory=LivenessPolicy)
@@ -78,8 +81,9 @@ class FacePipeline:
     def __init__(
         self, models: VisionModels | None = None, settings: VisionSettings | None = None
     ) -> None:
-        self.models = models or VisionModels()
         self.settings = settings or VisionSettings()
+        named = self.settings.embedder_model
+        self.models = models or (VisionModels.for_model(named) if named else VisionModels())
         self.detector = FaceDetector(self.models.detector, self.settings.num_threads)
         self.embedder = FaceEmbedder(self.models.embedder, self.settings.num_threads)
         spec = self.embedder.spec
