@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TypeAlias, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -38,11 +38,25 @@ class MatchPolicy:
 
 
 @dataclass(frozen=True)
-class FaceTemplates:
-    """A person's enrolled descriptors with the embedder model they were made with."""
+class FaceTemplates(Sequence[Descriptor]):
+    """A person's enrolled descriptors with the embedder model they were made with.
+
+    A sequence of its descriptors, so code that takes `Sequence[Descriptor]` takes it too;
+    `FacePipeline.verify` compares them only when `model` is the pipeline's own.
+    """
 
     model: str
     descriptors: tuple[Descriptor, ...]
+
+    def __len__(self) -> int:
+        return len(self.descriptors)
+
+    @overload
+    def __getitem__(self, index: int) -> Descriptor: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Descriptor]: ...
+    def __getitem__(self, index: int | slice) -> Descriptor | Sequence[Descriptor]:
+        return self.descriptors[index]
 
 
 def check_template(template: npt.NDArray[np.generic]) -> Descriptor:

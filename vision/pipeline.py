@@ -162,9 +162,8 @@ class FacePipeline:
         """The mean descriptor of the most frontal frames: averaging smooths keypoint jitter."""
         frontal = sorted(looks, key=lambda look: abs(signed_yaw_ratio(look.face)))
         chosen = frontal[: self.settings.embed_frames]
-        return np.mean([self.embedder.embed(look.chip) for look in chosen], axis=0).astype(
-            np.float32
-        )
+        mean = np.mean([self.embedder.embed(look.chip) for look in chosen], axis=0)
+        return np.asarray(mean, dtype=np.float32)
 
     def _refuse(self, reason: Reason, cue: LivenessCue | None = None) -> Decision:
         return Decision(reason, None, self.match.threshold, self.match.margin, cue)

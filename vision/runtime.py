@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vision.errors import ModelNotFoundError, RuntimeMissingError
-from vision.manifest import MANIFEST_NAME, default_embedder, embedder_file
+from vision.manifest import MANIFEST_NAME, default_embedder, embedder_file, verify_model_file
 
 # An installed wheel carries the models as package data in vision/models/; a source checkout
 # has them in the repository's models/ folder, a sibling of vision/.
@@ -78,9 +78,12 @@ def runtime_name() -> str:
 
 
 def load_interpreter(path: Path, num_threads: int = 1) -> Interpreter:
-    """An allocated interpreter for the model at `path`."""
+    """An allocated interpreter for the model at `path`, refused unless its sha256 is the one
+    models/MANIFEST lists (when the folder has a MANIFEST, as the shipped models do)."""
     if not path.is_file():
         raise ModelNotFoundError(str(path))
+    if (path.parent / MANIFEST_NAME).is_file():
+        verify_model_file(path)
     module = importlib.import_module(runtime_name())
     interpreter = cast(
         Interpreter, module.Interpreter(model_path=str(path), num_threads=num_threads)
