@@ -1,4 +1,4 @@
-"""Accuracy of the face pipeline on a labelled face set, for every embedder (a benchmark, not a test).
+"""Accuracy of the face pipeline on a labelled face set, per embedder (a benchmark, not a test).
 
     .venv/bin/python bench/face_accuracy.py [FACES_DIR] [--models sface-2021dec/fp16 ...]
 
@@ -35,9 +35,9 @@ from face_data import default_faces_dir, labelled_photos, load_rgb
 
 from vision import FacePipeline, FaceReading, MatchPolicy, QualityLimits, VisionModels
 from vision.manifest import model_entries
+from vision.pipeline import VisionSettings
 from vision.quality import check_quality, roll_degrees, sharpness, yaw_ratio
 from vision.runtime import DEFAULT_MODELS_DIR
-from vision.pipeline import VisionSettings
 
 OPEN_GATE = QualityLimits(0.0, 0.0, 100.0, 180.0)
 TEMPLATES_PER_PERSON = 3
@@ -53,7 +53,9 @@ class Read:
     measures: tuple[float, float, float, float]  # sharpness, yaw, roll, eye distance
 
 
-def read_all(paths: dict[str, Path], pipeline: FacePipeline) -> tuple[dict[str, Read], Counter[str]]:
+def read_all(
+    paths: dict[str, Path], pipeline: FacePipeline
+) -> tuple[dict[str, Read], Counter[str]]:
     reads: dict[str, Read] = {}
     no_face: Counter[str] = Counter()
     for name, path in sorted(paths.items()):
@@ -174,10 +176,14 @@ def report(embedder: Path, paths: dict[str, Path], labels: dict[str, str]) -> No
     print_gate(reads, no_face, len(paths))
     everything = {n: r.descriptor for n, r in reads.items()}
     passed = {n: r.descriptor for n, r in reads.items() if r.refusal is None}
-    print_rates(f"all pairs ({len(everything)} photos with a face)", *pair_scores(everything, labels))
+    print_rates(
+        f"all pairs ({len(everything)} photos with a face)", *pair_scores(everything, labels)
+    )
     print_rates(f"gate-passed pairs ({len(passed)} photos)", *pair_scores(passed, labels))
     genuine, impostor = enrolled_set_scores(passed, labels)
-    print_rates(f"enrolled set, {TEMPLATES_PER_PERSON} templates, {SPLITS} splits", genuine, impostor)
+    print_rates(
+        f"enrolled set, {TEMPLATES_PER_PERSON} templates, {SPLITS} splits", genuine, impostor
+    )
     print_policy(pipeline.match, genuine, impostor)
 
 

@@ -72,7 +72,9 @@ def stages(
     timed(samples, "liveness", lambda: judge_liveness([u.chip for u in usable], policy))
     frontal = sorted(usable, key=lambda u: abs(signed_yaw_ratio(u.face)))
     chosen = frontal[: pipeline.settings.embed_frames]
-    descriptors = [timed(samples, "embed", lambda u=u: pipeline.embedder.embed(u.chip)) for u in chosen]
+    descriptors = [
+        timed(samples, "embed", lambda u=u: pipeline.embedder.embed(u.chip)) for u in chosen
+    ]
     mean = np.mean(descriptors, axis=0).astype(np.float32)
     timed(samples, "compare", lambda: compare(mean, templates, pipeline.match))
 
