@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         default=14, ge=1, le=90, description="Lifetime of a refresh token family's members."
     )
     site: str | None = Field(default=None, description="Ingest only this site; all if unset.")
+    face_model: str | None = Field(
+        default=None,
+        description="Face embedder model enrolment makes templates with (a models/MANIFEST "
+        "model name, e.g. sface-2021dec); the manifest's default when unset.",
+    )
     ingest_batch_size: int = Field(default=200, ge=1, description="Messages per database commit.")
     max_message_bytes: int = Field(
         default=DEFAULT_MAX_MESSAGE_BYTES, gt=0, description="Larger messages are dead-lettered."

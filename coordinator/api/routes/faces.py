@@ -11,7 +11,7 @@ from coordinator.enrolment import EnrolmentRules
 from coordinator.errors import InvalidInputError, NotFoundError
 from coordinator.schemas.common import Id
 from coordinator.services import faces
-from vision import FacePipeline
+from vision import FacePipeline, VisionModels
 
 router = APIRouter(prefix="/users/{user_id}/face-templates", tags=["faces"], dependencies=[ADMIN])
 
@@ -41,10 +41,12 @@ def _user(session: SessionDep, user_id: int) -> User:
     return user
 
 
-def _reader(request: Request) -> faces.SharedReader:
+def _reader(request: Request, settings: SettingsDep) -> faces.SharedReader:
     """Loaded on first use: a coordinator that never enrols never loads the models."""
     if getattr(request.app.state, "face_reader", None) is None:
-        request.app.state.face_reader = faces.SharedReader(FacePipeline())
+        models = VisionModels.for_model(settings.face_model) if settings.face_model else None
+        pipeline = FacePipeline(models)
+        request.app.state.face_reader = faces.SharedReader(pipeline, pipeline.model)
     reader: faces.SharedReader = request.app.state.face_reader
     return reader
 
@@ -65,7 +67,8 @@ def enrol_face(
     }
     decoded, problems = faces.decode_photos(uploads)
     rules = EnrolmentRules()
-    enrolment = _reader(request).enrol(decoded, rules)
+    reader = _reader(request, settings)
+    enrolment = reader.enrol(decoded, rules)
     outcomes = [PhotoOutcome(photo=p.photo, used=False, reason=p.reason) for p in problems] + [
         PhotoOutcome(
             photo=v.photo_id, used=v.is_used, reason=None if v.reason is None else str(v.reason)
@@ -81,7 +84,7 @@ def enrol_face(
         session,
         user,
         enrolment,
-        model="face_embedder_fp32",
+        model=reader.model,
         secret=settings.secret_key,
         actor=actor,
     )
