@@ -12,14 +12,17 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from coordinator.api.app import create_app
 from coordinator.auth.admins import create_admin
+from coordinator.bundles import keys
 from coordinator.core.config import Settings
 from coordinator.core.passwords import Passwords
 from coordinator.db.migrate import upgrade
+from coordinator.db.models import BundleSync
 from coordinator.db.session import transaction
 from coordinator.errors import CoordinatorError, SettingsError
 from coordinator.schemas.csv_io import CsvKind
 from coordinator.services.audit import verify_chain
 from coordinator.services.csv_io import CsvRejectedError, admin_actor, import_csv
+from protocols import decode
 
 app = typer.Typer(add_completion=False, help="Campus coordinator.", no_args_is_help=True)
 
@@ -143,6 +146,55 @@ def verify_audit(database_url: DatabaseOption = None) -> None:
         )
         raise typer.Exit(1)
     typer.echo(f"audit log intact: {report.checked} entries; newest hash {report.head}")
+
+
+bundles = typer.Typer(help="Signed device bundles and their signing keys.", no_args_is_help=True)
+app.add_typer(bundles, name="bundles")
+
+
+@bundles.command("keys")
+def list_signing_keys(database_url: DatabaseOption = None) -> None:
+    """Print the signing keys devices should trust: `<key id> <public key>` per line."""
+    settings = load_settings(database_url=database_url)
+    with transaction(settings.database_url) as session:
+        keys.ensure_active_key(session, settings.secret_key)
+        for key in keys.trusted_keys(session):
+            typer.echo(f"{key.key_id} {key.public_key}")
+
+
+@bundles.command("rotate")
+def rotate_signing_key(
+    step: Annotated[str, typer.Argument(help="add, activate KEY_ID, or retire KEY_ID.")],
+    key_id: Annotated[str | None, typer.Argument(help="The key, for activate and retire.")] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Rotate the bundle-signing key in three steps (docs/bundles.md)."""
+    settings = load_settings(database_url=database_url)
+    with transaction(settings.database_url) as session:
+        if step == "add":
+            typer.echo(f"added {keys.add_key(session, settings.secret_key).key_id}")
+        elif step in ("activate", "retire") and key_id:
+            change = keys.activate_key if step == "activate" else keys.retire_key
+            typer.echo(f"{step}d {change(session, key_id).key_id}")
+        else:
+            raise typer.BadParameter("use: add | activate KEY_ID | retire KEY_ID")
+
+
+@bundles.command("export")
+def export_bundle(
+    device_id: Annotated[str, typer.Argument(help="The device whose built bundle to write.")],
+    out: Annotated[Path, typer.Option(help="File to write the signed bundle to.")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Write a device's latest built bundle to a file (a station can run on it offline)."""
+    settings = load_settings(database_url=database_url)
+    with transaction(settings.database_url) as session:
+        sync = session.get(BundleSync, device_id)
+        if sync is None or sync.signed is None:
+            raise typer.BadParameter(f"no bundle built for {device_id!r} yet")
+        payload = decode(sync.signed, max_bytes=len(sync.signed)).payload
+    out.write_text(payload.model_dump_json(), encoding="utf-8")
+    typer.echo(f"wrote version {sync.built_version} for {device_id} to {out}")
 
 
 @app.callback()

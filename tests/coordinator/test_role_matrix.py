@@ -325,6 +325,10 @@ DESIGN: dict[tuple[str, str], Cell] = {
     ("POST", "/api/v1/import/{kind}"): Cell((A, M), lambda a, s, r: ("/api/v1/import/rooms?dry_run=true", _rooms_csv(s)), scoped=True),
     ("GET", "/api/v1/export/{kind}"): Cell((A, M), listing("/export/rooms"), scoped=True, in_csv=True),
     ("GET", "/api/v1/audit/{record_id}"): Cell((A,), item("/audit/{}", lambda a, s: _audit_entry(a))),
+    ("GET", "/api/v1/sync"): Cell((A, M, T), listing("/sync")),
+    ("GET", "/api/v1/devices/{device_id}/sync"): Cell((A, M, T), item("/devices/{}/sync", lambda a, s: s.device.id), scoped=True),
+    ("POST", "/api/v1/devices/{device_id}/commands"): Cell((A, M, T), body("/devices/{}/commands", lambda a, s: {"name": "open", "reason": "let the cleaner in"}, lambda a, s: s.device.id), scoped=True),
+    ("GET", "/api/v1/devices/{device_id}/commands"): Cell((A, M, T), item("/devices/{}/commands", lambda a, s: s.device.id), scoped=True),
 }  # fmt: skip
 SELF_SCOPED = {  # everyone may call these, and each person sees only their own
     ("GET", "/api/v1/notifications"),
