@@ -247,12 +247,6 @@ ReaderConfig = Annotated[
 ]
 
 
-class CameraQr(_Section):
-    """QR codes decoded from the station's camera frames (pyzbar)."""
-
-    driver: Literal["camera"]
-
-
 class EvdevQr(_Section):
     """A USB HID QR scanner that types the code's text, grabbed like a card reader."""
 
@@ -266,7 +260,7 @@ class FakeQrConfig(_Section):
     driver: Literal["fake"]
 
 
-QrConfig = Annotated[CameraQr | EvdevQr | FakeQrConfig, Field(discriminator="driver")]
+QrConfig = Annotated[EvdevQr | FakeQrConfig, Field(discriminator="driver")]
 
 
 # --- location -----------------------------------------------------------------------------------
@@ -420,14 +414,8 @@ class GateStationProfile(_ProfileBase):
 
     station: Literal["gate"]
     qr: QrConfig
-    camera: CameraConfig | None = None
+    camera: CameraConfig | None = Field(default=None, description="For camera tamper checks.")
     reader: ReaderConfig | None = None
-
-    @model_validator(mode="after")
-    def _qr_camera_needs_camera(self) -> Self:
-        if isinstance(self.qr, CameraQr) and self.camera is None:
-            raise ValueError("qr.driver 'camera' needs a camera section")
-        return self
 
 
 Profile = Annotated[DoorStationProfile | GateStationProfile, Field(discriminator="station")]
@@ -525,8 +513,7 @@ def _explain_one(detail: ErrorDetails) -> str:
 
 
 _UNION_FIELDS = {"camera", "reader", "qr", "location"}
-_DRIVERS = {"picamera2", "opencv", "files", "fake", "evdev", "serial", "camera", "fixed", "nmea"}
-_DRIVERS |= {"gpsd"}
+_DRIVERS = {"picamera2", "opencv", "files", "fake", "evdev", "serial", "fixed", "nmea", "gpsd"}
 
 
 def _field_name(loc: tuple[str | int, ...]) -> str:

@@ -7,7 +7,7 @@ docs/protocol/ is generated from these models, so descriptions here are the docu
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
@@ -15,6 +15,16 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from protocols.ids import NAME_PATTERN
 
 SCHEMA_VERSION = 1
+
+# Bounds of what a receiver can store and compute with: a value past them would overflow a
+# database column or the date arithmetic, so it is refused here, as a protocol error, instead.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # a Pi without a clock source starts here
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)  # far from year 9999, where arithmetic overflows
+
+Count32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
+Count64 = Annotated[int, Field(ge=0, le=INT64_MAX)]
 
 DeviceId = Annotated[
     str, Field(pattern=NAME_PATTERN, description="Device id: lowercase letters, digits, - and _.")
@@ -33,6 +43,28 @@ class WireModel(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        """No NUL and no lone surrogate in any string: text columns and UTF-8 cannot hold them."""
+        if isinstance(value, str):
+            _check_text(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                for text in (key, item):
+                    if isinstance(text, str):
+                        _check_text(text)
+        return value
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise ValueError("text must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must not contain lone surrogates") from None
 
 
 # --- vocabularies -------------------------------------------------------------------------------
@@ -196,8 +228,8 @@ class Birth(WireModel):
     type: Literal["birth"] = "birth"
     agent_version: str = Field(max_length=40, description="Version of the edge agent software.")
     profile: str = Field(max_length=64, description="Firmware profile name the device runs.")
-    bundle_version: int | None = Field(
-        default=None, ge=0, description="Version of the assignment bundle in force, if any."
+    bundle_version: Count32 | None = Field(
+        default=None, description="Version of the assignment bundle in force, if any."
     )
 
 
@@ -218,14 +250,14 @@ class Health(WireModel):
         default=None, ge=-40, le=150, description="SoC temperature in °C; None if unreadable."
     )
     load_1m: float = Field(ge=0, description="One-minute load average.")
-    disk_free_bytes: int = Field(ge=0, description="Free bytes on the data partition.")
+    disk_free_bytes: Count64 = Field(description="Free bytes on the data partition.")
     memory_used_pct: float = Field(ge=0, le=100, description="Share of RAM in use, percent.")
     clock_sync: ClockSync = Field(description="Whether the wall clock is synchronised.")
     agent_version: str = Field(max_length=40, description="Version of the edge agent software.")
-    bundle_version: int | None = Field(
-        default=None, ge=0, description="Version of the assignment bundle in force, if any."
+    bundle_version: Count32 | None = Field(
+        default=None, description="Version of the assignment bundle in force, if any."
     )
-    outbox_depth: int = Field(ge=0, description="Events waiting in the outbox, not yet acked.")
+    outbox_depth: Count32 = Field(description="Events waiting in the outbox, not yet acked.")
     outbox_full: bool = Field(
         default=False,
         description="The outbox is at its bound: heartbeats are dropped, decisions still kept.",
@@ -358,7 +390,7 @@ class BundleAck(WireModel):
     """A device's reply to an assignment bundle: applied, or refused with the reason."""
 
     type: Literal["bundle_ack"] = "bundle_ack"
-    bundle_version: int = Field(ge=0)
+    bundle_version: Count32
     status: BundleStatus
     reason: Detail | None = None
     refusal: BundleRefusal | None = Field(
@@ -413,9 +445,9 @@ class Envelope(WireModel):
     message_id: UUID = Field(description="UUIDv7, unique per message; the deduplication key.")
     device_id: DeviceId
     boot_id: UUID = Field(description="New for every start of the sending process.")
-    seq: int = Field(ge=0, description="Sequence number within the boot; 0 for state messages.")
+    seq: Count32 = Field(description="Sequence number within the boot; 0 for state messages.")
     device_time: AwareDatetime = Field(description="Wall clock of the sender when it was made.")
-    monotonic_ns: int = Field(ge=0, description="Monotonic clock of the sender, nanoseconds.")
+    monotonic_ns: Count64 = Field(description="Monotonic clock of the sender, nanoseconds.")
     replayed: bool = Field(
         default=False, description="True when sent late from the outbox after being offline."
     )
@@ -429,7 +461,15 @@ class Envelope(WireModel):
     @field_validator("device_time")
     @classmethod
     def _in_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("time is outside the range a receiver can compute with") from None
+        if not EARLIEST_TIME <= utc < LATEST_TIME:
+            raise ValueError(
+                f"time must be between {EARLIEST_TIME.isoformat()} and {LATEST_TIME.isoformat()}"
+            )
+        return utc
 
 
 MESSAGE_TYPES: tuple[type[WireModel], ...] = (

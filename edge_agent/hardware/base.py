@@ -144,8 +144,10 @@ class StatusLed(Part):
     def off(self) -> None: ...
 
     @abstractmethod
-    def blink(self, on_s: float, off_s: float, times: int | None = None) -> None:
-        """Blink in the background, `times` times (None: until `on` or `off`)."""
+    def blink(
+        self, on_s: float, off_s: float, times: int | None = None, wait: bool = False
+    ) -> None:
+        """Blink `times` times (None: until `on` or `off`), in the background unless `wait`."""
 
     @property
     @abstractmethod

@@ -173,7 +173,9 @@ class FakeStatusLed(_TimedOutput, StatusLed):
     def off(self) -> None:
         self._set("off")
 
-    def blink(self, on_s: float, off_s: float, times: int | None = None) -> None:
+    def blink(
+        self, on_s: float, off_s: float, times: int | None = None, wait: bool = False
+    ) -> None:
         if times is None:
             self._set("blink")
         else:

@@ -84,6 +84,9 @@ class GpioDoorRelay(DoorRelay):
         return bool(self._device.is_active)
 
     def pulse(self, hold_s: float, wait: bool = False) -> None:
+        # gpiozero's blink switches on in its own thread; switching on here first means the
+        # door is unlocked when pulse() returns, not a moment later.
+        self._device.on()
         self._device.blink(on_time=hold_s, off_time=0, n=1, background=not wait)
 
     def close(self) -> None:
@@ -109,8 +112,12 @@ class GpioStatusLed(StatusLed):
     def off(self) -> None:
         self._device.off()
 
-    def blink(self, on_s: float, off_s: float, times: int | None = None) -> None:
-        self._device.blink(on_time=on_s, off_time=off_s, n=times, background=True)
+    def blink(
+        self, on_s: float, off_s: float, times: int | None = None, wait: bool = False
+    ) -> None:
+        self._device.blink(
+            on_time=on_s, off_time=off_s, n=times, background=not (wait and times is not None)
+        )
 
     @property
     def is_lit(self) -> bool:

@@ -37,7 +37,7 @@ class MqttLink:
         self,
         config: BrokerConfig,
         client_id: str,
-        will: Will,
+        will: Will | None,
         notify: Callable[[LinkEvent], object],
     ) -> None:
         self._config = config
@@ -51,7 +51,8 @@ class MqttLink:
             self._client.username_pw_set(config.username, password)
         if config.ca_file:
             self._client.tls_set(ca_certs=str(config.ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        self._client.will_set(will.topic, will.body, qos=1, retain=True)
+        if will is not None:  # only `edge-agent doctor` connects without one
+            self._client.will_set(will.topic, will.body, qos=1, retain=True)
         self._client.reconnect_delay_set(int(config.reconnect_min_s), int(config.reconnect_max_s))
         self._client.on_connect = self._when_connected
         self._client.on_disconnect = self._when_disconnected
