@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from edge_agent.hardware import qr_camera
 from edge_agent.hardware.errors import HardwareError
 from edge_agent.hardware.fakes import FakeCamera
 from edge_agent.hardware.qr_camera import CameraQrScanner, QrDecoder, decode_qr, to_gray
@@ -77,3 +78,22 @@ def test_the_gate_reads_a_pass_from_its_fake_camera() -> None:
     gate.station.qr = CameraQrScanner(FakeCamera([frame_with(static_pass())]))
     decisions = [d.reason for _ in range(5) for d in gate.station.poll(0.1)]
     assert decisions == [ReasonCode.OK]  # five reads of the same code: one decision
+
+
+def test_the_default_asks_pyzbar_only_when_zxing_located_a_code_it_could_not_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[str] = []
+
+    def pyzbar(gray: object) -> list[bytes]:
+        asked.append("pyzbar")
+        return [b"CP1:FROM-PYZBAR"]
+
+    monkeypatch.setattr(qr_camera, "_pyzbar", pyzbar)
+    empty = np.full((240, 320), 128, dtype=np.uint8)
+    assert decode_qr(empty, QrDecoder.ZXING_THEN_PYZBAR) == []
+    assert asked == []  # nothing located: an idle gate never pays for the second decoder
+    monkeypatch.setattr(qr_camera, "_zxing", lambda gray: ([], True))
+    assert decode_qr(empty, QrDecoder.ZXING_THEN_PYZBAR) == ["CP1:FROM-PYZBAR"]
+    assert decode_qr(empty, QrDecoder.ZXING) == []
+    assert asked == ["pyzbar"]
