@@ -256,11 +256,20 @@ class EvdevQr(_Section):
     max_chars: int = Field(default=1024, ge=16, le=4096)
 
 
+class CameraQr(_Section):
+    """QR passes read from the station's camera frames (edge_agent/hardware/qr_camera.py)."""
+
+    driver: Literal["camera"]
+    decoder: Literal["zxing+pyzbar", "zxing", "pyzbar"] = Field(
+        default="zxing+pyzbar", description="Chosen by measurement: docs/performance.md."
+    )
+
+
 class FakeQrConfig(_Section):
     driver: Literal["fake"]
 
 
-QrConfig = Annotated[EvdevQr | FakeQrConfig, Field(discriminator="driver")]
+QrConfig = Annotated[CameraQr | EvdevQr | FakeQrConfig, Field(discriminator="driver")]
 
 
 # --- location -----------------------------------------------------------------------------------
@@ -414,8 +423,16 @@ class GateStationProfile(_ProfileBase):
 
     station: Literal["gate"]
     qr: QrConfig
-    camera: CameraConfig | None = Field(default=None, description="For camera tamper checks.")
+    camera: CameraConfig | None = Field(
+        default=None, description="For camera tamper checks, and QR passes with qr.driver camera."
+    )
     reader: ReaderConfig | None = None
+
+    @model_validator(mode="after")
+    def _camera_qr_needs_camera(self) -> Self:
+        if isinstance(self.qr, CameraQr) and self.camera is None:
+            raise ValueError("qr.driver camera needs a camera section")
+        return self
 
 
 Profile = Annotated[DoorStationProfile | GateStationProfile, Field(discriminator="station")]

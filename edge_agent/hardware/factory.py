@@ -31,6 +31,7 @@ from edge_agent.hardware.base import (
 from edge_agent.hardware.errors import DriverUnavailableError
 from edge_agent.hardware.fakes import FakeCamera, FakeCardReader, FakeLocation, FakeQrScanner
 from edge_agent.profile import (
+    CameraQr,
     DoorStationProfile,
     EvdevQr,
     EvdevReader,
@@ -173,12 +174,19 @@ def _open_inputs(parts: StationParts, profile: AnyProfile) -> None:
 
 
 def _qr_scanner(profile: GateStationProfile, camera: Camera | None) -> QrScanner:
+    if isinstance(profile.qr, CameraQr) and camera is not None:  # the profile insists on one
+        from edge_agent.hardware.qr_camera import (  # noqa: PLC0415 - decoders load on demand
+            CameraQrScanner,
+            QrDecoder,
+        )
+
+        return CameraQrScanner(camera, decoder=QrDecoder(profile.qr.decoder))
     maker = QR_SCANNERS.get(type(profile.qr))
     if maker is None:
         raise DriverUnavailableError(
             "camera QR scanner",
             "a QR decoder",
-            "this build reads QR passes with USB HID scanners (qr.driver: evdev) only",
+            "qr.driver must be camera, evdev or fake",
         )
     return maker(profile.qr, profile)  # type: ignore[no-any-return]
 
