@@ -301,6 +301,15 @@ class EvdevQr(_Section):
     max_chars: int = Field(default=1024, ge=16, le=4096)
 
 
+class CameraQr(_Section):
+    """QR passes read from the station's camera frames (edge_agent/hardware/qr_camera.py)."""
+
+    driver: Literal["camera"]
+    decoder: Literal["zxing+pyzbar", "zxing", "pyzbar"] = Field(
+        default="zxing+pyzbar", description="Chosen by measurement: docs/performance.md."
+    )
+
+
 class FakeQrConfig(_Section):
     driver: Literal["fake"]
 
