@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from coordinator.api.app import create_app
 from coordinator.api.deps import get_clock, get_passwords
 from coordinator.auth.clients import Clock
+from coordinator.auth.tokens import issue_access_token
 from coordinator.core.config import Settings
 from coordinator.core.passwords import Passwords
 from coordinator.db.enums import Role
@@ -23,6 +24,7 @@ from coordinator.db.models import AuditEntry, User
 
 CHEAP = Passwords(argon2.PasswordHasher.from_parameters(CHEAPEST))
 PASSWORD = "correct horse battery staple"
+NEW_PASSWORD = "violet kettle orbit"
 
 
 class FakeClock:
@@ -119,3 +121,29 @@ def error_of(response: Response, status: int, code: str) -> str:
     assert body["code"] == code
     message: str = body["message"]
     return message
+
+
+def as_user(campus: Campus, user_id: int, role: Role) -> dict[str, str]:
+    """An access token as a sign-in with a second factor would give (sign-in is tested apart)."""
+    token = issue_access_token(
+        campus.http.app.state.settings.secret_key,  # type: ignore[attr-defined]
+        user_id=user_id,
+        role=role.value,
+        second_factor=True,
+        lifetime=timedelta(minutes=5),
+        now=campus.clock.now,
+    )
+    return bearer(token)
+
+
+def invite(campus: Campus, user_id: int, headers: dict[str, str]) -> Response:
+    response: Response = campus.http.post(f"/api/v1/users/{user_id}/invite", headers=headers)
+    return response
+
+
+def set_password(campus: Campus, link: str, password: str = NEW_PASSWORD) -> Response:
+    token = link.split("#token=", maxsplit=1)[1]
+    response: Response = campus.http.post(
+        "/api/v1/auth/password/set", json={"token": token, "password": password}
+    )
+    return response

@@ -22,40 +22,23 @@ from coordinator.db.models import (
     Site,
     User,
 )
-from tests.coordinator.signin import PASSWORD, Campus, bearer, error_of, make_campus
-
-NEW_PASSWORD = "violet kettle orbit"
+from tests.coordinator.conftest import Api
+from tests.coordinator.signin import (
+    NEW_PASSWORD,
+    PASSWORD,
+    Campus,
+    as_user,
+    bearer,
+    error_of,
+    invite,
+    make_campus,
+    set_password,
+)
 
 
 @pytest.fixture
 def campus(database_url: str, sessions: sessionmaker[Session]) -> Iterator[Campus]:
     yield from make_campus(database_url, sessions)
-
-
-def as_user(campus: Campus, user_id: int, role: Role) -> dict[str, str]:
-    """An access token as a sign-in with a second factor would give (sign-in is tested apart)."""
-    token = issue_access_token(
-        campus.http.app.state.settings.secret_key,  # type: ignore[attr-defined]
-        user_id=user_id,
-        role=role.value,
-        second_factor=True,
-        lifetime=timedelta(minutes=5),
-        now=campus.clock.now,
-    )
-    return bearer(token)
-
-
-def invite(campus: Campus, user_id: int, headers: dict[str, str]) -> Response:
-    response: Response = campus.http.post(f"/api/v1/users/{user_id}/invite", headers=headers)
-    return response
-
-
-def set_password(campus: Campus, link: str, password: str = NEW_PASSWORD) -> Response:
-    token = link.split("#token=", maxsplit=1)[1]
-    response: Response = campus.http.post(
-        "/api/v1/auth/password/set", json={"token": token, "password": password}
-    )
-    return response
 
 
 @pytest.fixture
@@ -298,3 +281,27 @@ def test_a_role_that_needs_a_second_factor_is_refused_without_one(campus: Campus
     )
     refused = campus.me(token)
     assert "must sign in with a second factor" in error_of(refused, 401, "not_authenticated")
+
+
+# --- who may invite ---------------------------------------------------------------------------
+
+
+def test_a_manager_invites_only_supervisors_assigned_in_their_buildings(api: Api) -> None:
+    campus = api.campus
+    manager = api.as_(Role.MANAGER)
+
+    def invite_as(headers: dict[str, str], user_id: int) -> Response:
+        answer: Response = api.client.post(f"/api/v1/users/{user_id}/invite", headers=headers)
+        return answer
+
+    assert invite_as(manager, campus.own.supervisor.id).status_code == 200
+    for elsewhere in (campus.other.supervisor, campus.technician, campus.admin):
+        assert error_of(invite_as(manager, elsewhere.id), 404, "not_found") == "no such user"
+    supervisor = api.as_(Role.SUPERVISOR)
+    assert invite_as(supervisor, campus.other.supervisor.id).status_code == 403
+    assert invite_as(api.as_(Role.ADMIN), campus.other.supervisor.id).status_code == 200
+    for action in ("reset-password", "reset-second-factor"):
+        answer = api.client.post(
+            f"/api/v1/users/{campus.own.supervisor.id}/{action}", headers=manager
+        )
+        assert answer.status_code == 403

@@ -1,0 +1,90 @@
+"""Invite mail goes through the outbox to a real SMTP server (aiosmtpd on a free port)."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from coordinator.broker_config import free_port
+from coordinator.db.enums import Role
+from coordinator.db.models import OutboxMail
+from tests.coordinator.signin import Campus, as_user, invite, make_campus, set_password
+
+
+@dataclass
+class Mailbox:
+    """An aiosmtpd handler that keeps every message it is given."""
+
+    received: list[Message] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.received.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+def _campus(sqlite_url: str, sqlite_sessions: sessionmaker[Session], port: int) -> Iterator[Campus]:
+    yield from make_campus(
+        sqlite_url,
+        sqlite_sessions,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_starttls=False,
+        mail_from="coordinator@campus.example",
+        public_url="https://campus.example",
+    )
+
+
+def test_an_invite_is_mailed_and_its_link_sets_the_password(
+    sqlite_url: str, sqlite_sessions: sessionmaker[Session], mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    for campus in _campus(sqlite_url, sqlite_sessions, port):
+        admin = as_user(campus, campus.add_user("boss@campus.example", Role.ADMIN), Role.ADMIN)
+        sam = campus.add_user("sam@campus.example", password_hash=None)
+        sent = invite(campus, sam, admin)
+        assert sent.json() | {"expires_in": 0} == {"mailed": True, "link": None, "expires_in": 0}
+        # TestClient runs the background delivery before it returns the answer.
+        [mail] = box.received
+        assert mail["To"] == "sam@campus.example"
+        assert mail["From"] == "coordinator@campus.example"
+        body = mail.get_payload(decode=True)
+        assert isinstance(body, bytes)
+        [link] = [w for w in body.decode().split() if w.startswith("https://campus.example/")]
+        assert set_password(campus, link).json()["outcome"] == "signed_in"
+        with campus.sessions() as session:
+            stored = session.scalars(select(OutboxMail)).one()
+        assert stored.sent_at is not None and stored.body is None, "the link left with the mail"
+
+
+def test_mail_the_server_cannot_take_stays_queued_with_the_reason(
+    sqlite_url: str, sqlite_sessions: sessionmaker[Session]
+) -> None:
+    nobody_listens = free_port()
+    for campus in _campus(sqlite_url, sqlite_sessions, nobody_listens):
+        admin = as_user(campus, campus.add_user("boss@campus.example", Role.ADMIN), Role.ADMIN)
+        sam = campus.add_user("sam@campus.example", password_hash=None)
+        assert invite(campus, sam, admin).json()["mailed"] is True
+        with campus.sessions() as session:
+            stored = session.scalars(select(OutboxMail)).one()
+        assert stored.sent_at is None and stored.attempts == 1
+        assert stored.last_error is not None
+        assert stored.last_error.startswith("cannot reach the SMTP server")
+        assert stored.body is not None and "https://campus.example/" in stored.body
