@@ -15,11 +15,13 @@ from coordinator.auth.admins import create_admin
 from coordinator.core.config import Settings
 from coordinator.core.passwords import Passwords
 from coordinator.db.migrate import upgrade
+from coordinator.db.models import utc_now
 from coordinator.db.session import transaction
 from coordinator.errors import CoordinatorError, SettingsError
 from coordinator.schemas.csv_io import CsvKind
 from coordinator.services.audit import verify_chain
 from coordinator.services.csv_io import CsvRejectedError, admin_actor, import_csv
+from coordinator.services.mail import deliver_pending, is_mail_configured
 
 app = typer.Typer(add_completion=False, help="Campus coordinator.", no_args_is_help=True)
 
@@ -123,6 +125,24 @@ def serve(
         port=settings.http_port,
         proxy_headers=False,
     )
+
+
+mail = typer.Typer(help="The mail outbox (invites and password links).", no_args_is_help=True)
+app.add_typer(mail, name="mail")
+
+
+@mail.command("send")
+def send_mail(database_url: DatabaseOption = None) -> None:
+    """Hand queued mail to the SMTP server; run from a timer to retry what failed."""
+    settings = load_settings(database_url=database_url)
+    if not is_mail_configured(settings):
+        typer.echo("coordinator: set COORDINATOR_SMTP_HOST to send mail", err=True)
+        raise typer.Exit(1)
+    with transaction(settings.database_url) as session:
+        delivery = deliver_pending(session, settings, now=utc_now())
+    typer.echo(f"mail: sent {delivery.sent}, failed {delivery.failed}")
+    if delivery.failed:
+        raise typer.Exit(1)
 
 
 audit = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)

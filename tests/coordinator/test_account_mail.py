@@ -1,5 +1,8 @@
 """Invite mail goes through the outbox to a real SMTP server (aiosmtpd on a free port)."""
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -14,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from coordinator.broker_config import free_port
 from coordinator.db.enums import Role
 from coordinator.db.models import OutboxMail
+from coordinator.services.mail import queue_mail
 from tests.coordinator.signin import Campus, as_user, invite, make_campus, set_password
 
 
@@ -88,3 +92,24 @@ def test_mail_the_server_cannot_take_stays_queued_with_the_reason(
         assert stored.last_error is not None
         assert stored.last_error.startswith("cannot reach the SMTP server")
         assert stored.body is not None and "https://campus.example/" in stored.body
+
+
+def test_the_mail_command_retries_what_is_queued(
+    sqlite_url: str, sqlite_sessions: sessionmaker[Session], mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    with sqlite_sessions.begin() as session:
+        queue_mail(session, to="sam@campus.example", subject="Hello", body="a link")
+    env = os.environ | {
+        "COORDINATOR_DATABASE_URL": sqlite_url,
+        "COORDINATOR_SMTP_HOST": "127.0.0.1",
+        "COORDINATOR_SMTP_PORT": str(port),
+        "COORDINATOR_SMTP_STARTTLS": "false",
+    }
+    command = [sys.executable, "-m", "coordinator", "mail", "send"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "mail: sent 1, failed 0"
+    assert [mail["Subject"] for mail in box.received] == ["Hello"]
+    again = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    assert again.stdout.strip() == "mail: sent 0, failed 0", "sent once, not twice"
