@@ -119,12 +119,12 @@ def serve(
     typer.echo(f"coordinator on http://{settings.http_host}:{settings.http_port}/docs")
     logging.getLogger("coordinator").setLevel(logging.INFO)  # a server's log says what it does
     # The app trusts proxy headers itself, only from COORDINATOR_TRUSTED_PROXIES.
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        proxy_headers=False,
-    )
+    application = create_app(settings)
+    uvicorn.run(application, host=settings.http_host, port=settings.http_port, proxy_headers=False)
+    worker = application.state.ingest
+    if worker is not None and worker.failure is not None:
+        typer.echo(f"coordinator: the ingest worker died: {worker.failure!r}", err=True)
+        raise typer.Exit(70)  # EX_SOFTWARE: systemd's Restart=on-failure starts it again
 
 
 mail = typer.Typer(help="The mail outbox (invites and password links).", no_args_is_help=True)

@@ -69,6 +69,50 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         default=DEFAULT_MAX_MESSAGE_BYTES, gt=0, description="Larger messages are dead-lettered."
     )
+    heartbeat_interval_s: float = Field(
+        default=30, gt=0, le=86400, description="Seconds between a device's heartbeats."
+    )
+    missed_heartbeats: int = Field(
+        default=3, ge=1, le=1000, description="Heartbeats missed before a device is offline."
+    )
+    presence_sweep_s: float = Field(
+        default=10, gt=0, le=3600, description="How often silent devices are looked for."
+    )
+    dead_letter_retention_days: int = Field(
+        default=90, ge=1, le=36500, description="Dead letters older than this are deleted."
+    )
+
+    # --- the downlink (docs/bundles.md) ---
+    bundle_horizon_hours: int = Field(
+        default=24, ge=1, le=24 * 14, description="Bundles carry the sessions of the next N hours."
+    )
+    bundle_debounce_s: float = Field(
+        default=2.0, ge=0, le=600, description="Wait this long after a change before building."
+    )
+    bundle_poll_s: float = Field(
+        default=0.5, gt=0, le=60, description="How often the builder looks for stale bundles."
+    )
+    max_bundle_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        gt=0,
+        le=64 * 1024 * 1024,
+        description="Largest bundle message; a larger build is refused and reported.",
+    )
+    check_in_before_min: int = Field(
+        default=30, ge=0, le=24 * 60, description="Check-in opens this long before a session."
+    )
+    check_in_after_min: int = Field(
+        default=15, ge=0, le=24 * 60, description="Check-in closes this long after the start."
+    )
+    sync_behind_min: int = Field(
+        default=5, ge=1, description="A device this far behind during a session is 'behind'."
+    )
+    command_expiry_s: int = Field(
+        default=120, ge=5, le=24 * 3600, description="Default lifetime of a remote command."
+    )
+    mqtt_publisher_client_id: str = Field(
+        default="coordinator-push-1", description="Client id of the coordinator's publisher."
+    )
 
     trusted_proxies: list[str] = Field(
         default_factory=list,

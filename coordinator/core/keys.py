@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 class KeyPurpose(StrEnum):
     ACCESS_TOKENS = "access-tokens"
+    BUNDLE_SIGNING = "bundle-signing"
     CARD_UIDS = "card-uids"
     FACE_TEMPLATES = "face-templates"
     TOTP_SECRETS = "totp-secrets"
