@@ -45,7 +45,8 @@ def _field_name(location: tuple[Any, ...]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CoordinatorError)
     async def _ours(request: Request, error: CoordinatorError) -> JSONResponse:
-        return _body(error.status_code, error.code, str(error))
+        fields = [FieldError(field=error.field, message=str(error))] if error.field else None
+        return _body(error.status_code, error.code, str(error), fields)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
