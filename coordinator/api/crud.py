@@ -161,7 +161,7 @@ def _add_list(router: APIRouter, resource: Resource[Any], roles: list[Any]) -> N
         items = [resource.public.model_validate(record) for record in found]
         return Page[Any](items=items, total=total, limit=limit, offset=offset)
 
-    endpoint = _typed(list_records, filters=Annotated[resource.filters, Depends()])
+    endpoint = _typed(list_records, filters=Annotated[resource.filters, Query()])
     router.add_api_route(
         "",
         endpoint,
