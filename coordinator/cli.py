@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from coordinator.api.app import create_app
-from coordinator.auth.passwords import Passwords
-from coordinator.auth.service import create_admin
+from coordinator.auth.admins import create_admin
 from coordinator.core.config import Settings
+from coordinator.core.passwords import Passwords
 from coordinator.db.migrate import upgrade
 from coordinator.db.session import transaction
 from coordinator.errors import CoordinatorError, SettingsError
@@ -116,7 +116,13 @@ def serve(
     )
     typer.echo(f"coordinator on http://{settings.http_host}:{settings.http_port}/docs")
     logging.getLogger("coordinator").setLevel(logging.INFO)  # a server's log says what it does
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port)
+    # The app trusts proxy headers itself, only from COORDINATOR_TRUSTED_PROXIES.
+    application = create_app(settings)
+    uvicorn.run(application, host=settings.http_host, port=settings.http_port, proxy_headers=False)
+    worker = application.state.ingest
+    if worker is not None and worker.failure is not None:
+        typer.echo(f"coordinator: the ingest worker died: {worker.failure!r}", err=True)
+        raise typer.Exit(70)  # EX_SOFTWARE: systemd's Restart=on-failure starts it again
 
 
 audit = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)

@@ -7,14 +7,24 @@ docs/protocol/ is generated from these models, so descriptions here are the docu
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from protocols.ids import NAME_PATTERN
 
 SCHEMA_VERSION = 1
+
+# Bounds of what a receiver can store and compute with: a value past them would overflow a
+# database column or the date arithmetic, so it is refused here, as a protocol error, instead.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # a Pi without a clock source starts here
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)  # far from year 9999, where arithmetic overflows
+
+Count32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
+Count64 = Annotated[int, Field(ge=0, le=INT64_MAX)]
 
 DeviceId = Annotated[
     str, Field(pattern=NAME_PATTERN, description="Device id: lowercase letters, digits, - and _.")
@@ -33,6 +43,28 @@ class WireModel(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        """No NUL and no lone surrogate in any string: text columns and UTF-8 cannot hold them."""
+        if isinstance(value, str):
+            _check_text(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                for text in (key, item):
+                    if isinstance(text, str):
+                        _check_text(text)
+        return value
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise ValueError("text must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must not contain lone surrogates") from None
 
 
 # --- vocabularies -------------------------------------------------------------------------------
@@ -73,11 +105,21 @@ class ReasonCode(StrEnum):
     OUTSIDE_GEOFENCE = "outside_geofence"
     NO_ASSIGNMENT = "no_assignment"
     OUTSIDE_WINDOW = "outside_window"
+    ALREADY_CHECKED_IN = "already_checked_in"
     PASS_MALFORMED = "pass_malformed"
     PASS_FORGED = "pass_forged"
     PASS_EXPIRED = "pass_expired"
     PASS_NOT_YET_VALID = "pass_not_yet_valid"
     PASS_REVOKED = "pass_revoked"
+    NOT_A_PASS = "not_a_pass"
+    PASS_TRUNCATED = "pass_truncated"
+    PASS_UNKNOWN_KEY = "pass_unknown_key"
+    PASS_WRONG_SITE = "pass_wrong_site"
+    PASS_SUSPENDED = "pass_suspended"
+    PASS_NEEDS_ROTATING_CODE = "pass_needs_rotating_code"
+    PASS_CODE_REPLAYED = "pass_code_replayed"
+    PASS_CODE_FROM_FUTURE = "pass_code_from_future"
+    PASS_CODE_STALE = "pass_code_stale"
     WRONG_ZONE = "wrong_zone"
     OUTSIDE_HOURS = "outside_hours"
     ANTI_PASSBACK = "anti_passback"
@@ -161,6 +203,20 @@ class CommandStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     REFUSED = "refused"
+    EXPIRED = "expired"
+
+
+class BundleRefusal(StrEnum):
+    """Why a device refused a bundle (docs/bundles.md)."""
+
+    MALFORMED = "malformed"
+    UNSIGNED = "unsigned"
+    UNKNOWN_KEY = "unknown_key"
+    TAMPERED = "tampered"
+    FOREIGN = "foreign"
+    OLDER = "older"
+    REPLAYED = "replayed"
+    UNREADABLE_SECRETS = "unreadable_secrets"
 
 
 # --- device state (retained) --------------------------------------------------------------------
@@ -172,8 +228,8 @@ class Birth(WireModel):
     type: Literal["birth"] = "birth"
     agent_version: str = Field(max_length=40, description="Version of the edge agent software.")
     profile: str = Field(max_length=64, description="Firmware profile name the device runs.")
-    bundle_version: int | None = Field(
-        default=None, ge=0, description="Version of the assignment bundle in force, if any."
+    bundle_version: Count32 | None = Field(
+        default=None, description="Version of the assignment bundle in force, if any."
     )
 
 
@@ -194,14 +250,24 @@ class Health(WireModel):
         default=None, ge=-40, le=150, description="SoC temperature in °C; None if unreadable."
     )
     load_1m: float = Field(ge=0, description="One-minute load average.")
-    disk_free_bytes: int = Field(ge=0, description="Free bytes on the data partition.")
+    disk_free_bytes: Count64 = Field(description="Free bytes on the data partition.")
     memory_used_pct: float = Field(ge=0, le=100, description="Share of RAM in use, percent.")
     clock_sync: ClockSync = Field(description="Whether the wall clock is synchronised.")
     agent_version: str = Field(max_length=40, description="Version of the edge agent software.")
-    bundle_version: int | None = Field(
-        default=None, ge=0, description="Version of the assignment bundle in force, if any."
+    bundle_version: Count32 | None = Field(
+        default=None, description="Version of the assignment bundle in force, if any."
     )
-    outbox_depth: int = Field(ge=0, description="Events waiting in the outbox, not yet acked.")
+    outbox_depth: Count32 = Field(description="Events waiting in the outbox, not yet acked.")
+    outbox_full: bool = Field(
+        default=False,
+        description="The outbox is at its bound: heartbeats are dropped, decisions still kept.",
+    )
+    clock_offset_s: float | None = Field(
+        default=None,
+        ge=-1e9,
+        le=1e9,
+        description="Device clock minus the coordinator's, estimated from its state messages.",
+    )
 
 
 class Heartbeat(WireModel):
@@ -238,6 +304,12 @@ class Attempt(WireModel):
     )
     face_distance: float | None = Field(default=None, ge=0)
     detail: Detail | None = None
+    evidence_ref: str | None = Field(
+        default=None,
+        max_length=200,
+        description="A small face crop kept on the device (only if its profile allows); no photo "
+        "is ever sent.",
+    )
 
 
 class Access(WireModel):
@@ -269,11 +341,19 @@ class Violation(WireModel):
 # --- commands and replies -----------------------------------------------------------------------
 
 
+Expiry = Annotated[
+    AwareDatetime | None,
+    AfterValidator(lambda value: value.astimezone(UTC) if value is not None else None),
+    Field(description="After this moment the device refuses the command as expired, in UTC."),
+]
+
+
 class OpenDoor(WireModel):
     """Ask a device to release its door or gate relay."""
 
     type: Literal["open"] = "open"
     command_id: UUID
+    expires_at: Expiry = None
     hold_s: float = Field(default=3.0, gt=0, le=30, description="How long the relay stays on.")
 
 
@@ -282,6 +362,7 @@ class Reboot(WireModel):
 
     type: Literal["reboot"] = "reboot"
     command_id: UUID
+    expires_at: Expiry = None
     reason: Detail
 
 
@@ -290,6 +371,7 @@ class ConfigChange(WireModel):
 
     type: Literal["config"] = "config"
     command_id: UUID
+    expires_at: Expiry = None
     settings: dict[Annotated[str, Field(max_length=64)], str | int | float | bool] = Field(
         description="Setting name to new value; the device refuses names it does not know."
     )
@@ -308,14 +390,43 @@ class BundleAck(WireModel):
     """A device's reply to an assignment bundle: applied, or refused with the reason."""
 
     type: Literal["bundle_ack"] = "bundle_ack"
-    bundle_version: int = Field(ge=0)
+    bundle_version: Count32
     status: BundleStatus
     reason: Detail | None = None
+    refusal: BundleRefusal | None = Field(
+        default=None, description="Why the bundle was refused; None when it was applied."
+    )
+    content_hash: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 (hex) of the signed body bytes the device applied or refused.",
+    )
+
+
+MAX_BUNDLE_BODY_CHARS = 16 * 1024 * 1024
+
+
+class SignedBundle(WireModel):
+    """A bundle on its way to a device: the exact body bytes and their Ed25519 signature.
+
+    The signature covers the UTF-8 bytes of `body` as sent, so no canonical JSON is needed;
+    `body` is the JSON of a `protocols.bundle.Bundle`. A bundle with no signature is refused
+    by devices (allowed only from a local file in development).
+    """
+
+    type: Literal["bundle"] = "bundle"
+    key_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Id of the signing key."
+    )
+    signature: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9+/]{86}==$", description="Ed25519 signature, base64."
+    )
+    body: str = Field(max_length=MAX_BUNDLE_BODY_CHARS, description="The Bundle's JSON text.")
 
 
 StatePayload = Birth | Death
 EventPayload = Heartbeat | Attendance | Attempt | Access | Violation
-CommandPayload = OpenDoor | Reboot | ConfigChange
+CommandPayload = OpenDoor | Reboot | ConfigChange | SignedBundle
 AckPayload = CommandResult | BundleAck
 Payload = Annotated[
     StatePayload | EventPayload | CommandPayload | AckPayload, Field(discriminator="type")
@@ -334,18 +445,31 @@ class Envelope(WireModel):
     message_id: UUID = Field(description="UUIDv7, unique per message; the deduplication key.")
     device_id: DeviceId
     boot_id: UUID = Field(description="New for every start of the sending process.")
-    seq: int = Field(ge=0, description="Sequence number within the boot; 0 for state messages.")
+    seq: Count32 = Field(description="Sequence number within the boot; 0 for state messages.")
     device_time: AwareDatetime = Field(description="Wall clock of the sender when it was made.")
-    monotonic_ns: int = Field(ge=0, description="Monotonic clock of the sender, nanoseconds.")
+    monotonic_ns: Count64 = Field(description="Monotonic clock of the sender, nanoseconds.")
     replayed: bool = Field(
         default=False, description="True when sent late from the outbox after being offline."
+    )
+    clock_unsynced: bool = Field(
+        default=False,
+        description="True when the sender's clock was not synchronised (NTP) as it stamped "
+        "device_time, so that time is suspect.",
     )
     payload: Payload
 
     @field_validator("device_time")
     @classmethod
     def _in_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("time is outside the range a receiver can compute with") from None
+        if not EARLIEST_TIME <= utc < LATEST_TIME:
+            raise ValueError(
+                f"time must be between {EARLIEST_TIME.isoformat()} and {LATEST_TIME.isoformat()}"
+            )
+        return utc
 
 
 MESSAGE_TYPES: tuple[type[WireModel], ...] = (
@@ -359,6 +483,7 @@ MESSAGE_TYPES: tuple[type[WireModel], ...] = (
     OpenDoor,
     Reboot,
     ConfigChange,
+    SignedBundle,
     CommandResult,
     BundleAck,
 )

@@ -1,16 +1,23 @@
 """The FastAPI application factory: engine, sessions and the ingest worker live in its lifespan."""
 
-from collections.abc import AsyncIterator
+import os
+import signal
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from coordinator import __version__
 from coordinator.api.errors import ERROR_RESPONSES, install_error_handlers
+from coordinator.api.hygiene import BodySizeLimit, SecurityHeaders
 from coordinator.api.routes import (
+    accounts,
     assignments,
     auth,
     csv_io,
+    delivery,
+    downlink,
     events,
     exams,
     faces,
@@ -21,15 +28,26 @@ from coordinator.api.routes import (
     records,
     violations,
 )
+from coordinator.bundles.builder import BundleBuilder, Senders
 from coordinator.core.config import Settings
 from coordinator.db.migrate import require_current
 from coordinator.db.session import make_engine, make_sessionmaker
+from coordinator.ingest.metrics import IngestMetrics
 from coordinator.ingest.worker import IngestWorker
+from coordinator.link.base import NoPublisher
+from coordinator.link.mqtt import MqttPublisher
 
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings) -> FastAPI:
+def _terminate_self(error: BaseException) -> None:
+    """A dead ingest worker stops the server, which then exits non-zero (`coordinator serve`)."""
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def create_app(
+    settings: Settings, *, when_ingest_dies: Callable[[BaseException], object] = _terminate_self
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
@@ -37,14 +55,27 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.sessions = make_sessionmaker(engine)
         app.state.settings = settings
         app.state.ingest = (
-            IngestWorker(settings, app.state.sessions) if settings.mqtt_enabled else None
+            IngestWorker(
+                settings, app.state.sessions, metrics=app.state.metrics, when_dead=when_ingest_dies
+            )
+            if settings.mqtt_enabled
+            else None
+        )
+        app.state.senders = Senders()
+        app.state.publisher = MqttPublisher(settings) if settings.mqtt_enabled else NoPublisher()
+        builder = BundleBuilder(
+            settings, app.state.sessions, app.state.publisher, app.state.senders
         )
         if app.state.ingest:
             app.state.ingest.start()
+            app.state.publisher.start()
+            builder.start()
         try:
             yield
         finally:
             if app.state.ingest:
+                builder.stop()
+                app.state.publisher.stop()
                 app.state.ingest.stop()
             engine.dispose()
 
@@ -56,16 +87,35 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url="/docs",
         responses=ERROR_RESPONSES,
     )
+    app.state.ingest = None
+    app.state.metrics = IngestMetrics()
     install_error_handlers(app)
+    _install_middleware(app, settings)
     for router in (
         auth.router,
+        accounts.router,
         csv_io.router,
         health.router,
         notifications.router,
         faces.router,
+        downlink.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
-    for module in (places, people, exams, assignments, violations, records, events):
+    for module in (places, people, exams, assignments, violations, records, events, delivery):
         for router in module.routers:
             app.include_router(router, prefix=API_PREFIX)
+    app.include_router(delivery.metrics_router)
     return app
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Outermost last: the client's address is settled first, then the body size, then the
+    security headers wrap every answer, errors included."""
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    # X-Forwarded-For only from the configured proxies; from anyone else it is ignored.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from coordinator.errors import CoordinatorError
+from coordinator.errors import CoordinatorError, RateLimitedError
 
 
 class FieldError(BaseModel):
@@ -25,7 +25,7 @@ class ErrorBody(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 422, 429)
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 422, 429)
 }
 
 
@@ -46,7 +46,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CoordinatorError)
     async def _ours(request: Request, error: CoordinatorError) -> JSONResponse:
         fields = [FieldError(field=error.field, message=str(error))] if error.field else None
-        return _body(error.status_code, error.code, str(error), fields)
+        response = _body(error.status_code, error.code, str(error), fields)
+        if isinstance(error, RateLimitedError):
+            response.headers["Retry-After"] = str(error.retry_after_s)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -26,8 +26,10 @@ from sqlalchemy.types import TypeDecorator
 
 from coordinator.db.enums import (
     AssignmentStatus,
+    CommandState,
     DeviceStatus,
     GateDirection,
+    RemoteCommand,
     Role,
     StudentStatus,
     ViolationStatus,
@@ -116,19 +118,74 @@ class Event(Base):
     device_time: Mapped[datetime] = mapped_column(UtcDateTime())
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     replayed: Mapped[bool]
+    late: Mapped[bool] = mapped_column(default=False)  # replayed, or filled a sequence gap
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class DeadLetter(Base):
-    """A message that could not be read, kept with the reason so nothing is silently dropped."""
+    """A message that could not be read, kept with the reason so nothing is silently dropped.
+
+    `body` is at most a bounded prefix of what arrived; `size` is how long the whole body was.
+    """
 
     __tablename__ = "dead_letters"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     topic: Mapped[str] = mapped_column(Text)
     body: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer, default=0)
     reason: Mapped[str] = mapped_column(Text)
-    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, index=True)
+
+
+class DeviceSequence(Base):
+    """The highest sequence number seen per (device, boot): where the next gap would start."""
+
+    __tablename__ = "device_sequences"
+
+    device_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    boot_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    high_seq: Mapped[int] = mapped_column(Integer)
+
+
+class SequenceGap(Base):
+    """Sequence numbers of one boot not (yet) received: first_seq..last_seq, both included.
+
+    Narrowed or split as late messages fill it; closed (closed_at set) when nothing is missing.
+    """
+
+    __tablename__ = "sequence_gaps"
+    __table_args__ = (
+        Index("ix_sequence_gaps_device_boot", "device_id", "boot_id"),
+        CheckConstraint("first_seq <= last_seq", name="ordered"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(63))
+    boot_id: Mapped[uuid.UUID]
+    first_seq: Mapped[int] = mapped_column(Integer)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+
+
+class DevicePresence(Base):
+    """Whether a device is online, from its retained birth and death and its heartbeats.
+
+    Keyed by the wire's device id, registered or not, so a technician sees a new device arrive.
+    """
+
+    __tablename__ = "device_presence"
+
+    device_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    is_online: Mapped[bool]
+    boot_id: Mapped[uuid.UUID | None]
+    born_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    agent_version: Mapped[str | None] = mapped_column(String(40))
+    bundle_version: Mapped[int | None] = mapped_column(Integer)
+    health: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 # --- places ---------------------------------------------------------------------------------------
@@ -229,6 +286,8 @@ class User(Base):
     # The newest TOTP time step accepted: a code is good once, not for its whole window.
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    # Access tokens issued before this moment are refused (password or second factor reset).
+    sign_ins_valid_from: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     buildings: Mapped[list[Building]] = relationship(secondary="manager_buildings")
 
@@ -473,6 +532,11 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The account's role, buildings and credentials when the family began (a digest): a change
+    # to any of them ends the family at its next refresh.
+    stamp: Mapped[str] = mapped_column(String(64), default="")
+    # Whether the family began with a second factor; roles that need one refuse it otherwise.
+    second_factor: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class RecoveryCode(Base):
@@ -497,6 +561,39 @@ class SignInAttempt(Base):
     address: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     succeeded: Mapped[bool] = mapped_column(Boolean)
+
+
+class AccountLink(Base):
+    """A one-time link through which a person sets their password: an invite or a reset.
+
+    Only a hash of the link's token is kept; a newer link for the same person voids older ones.
+    """
+
+    __tablename__ = "account_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class OutboxMail(Base):
+    """Mail waiting for the SMTP server; written in the transaction of the change it reports."""
+
+    __tablename__ = "mail_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    # Holds a one-time link until sent; emptied once the SMTP server has taken it.
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
 
 
 # --- audit ----------------------------------------------------------------------------------------
@@ -524,3 +621,66 @@ class AuditEntry(Base):
     user_agent: Mapped[str | None] = mapped_column(String(300))
     previous_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+# --- the downlink: bundle signing keys, per-device sync state, remote commands -------------------
+
+
+class SigningKey(Base):
+    """An Ed25519 key that signs bundles; the private half sealed under the root secret.
+
+    Rotation: a new key is added (devices learn it from bundles signed by the active key), then
+    activated (it signs from now on; the old key still verifies), then the old one is retired.
+    """
+
+    __tablename__ = "signing_keys"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(64))
+    private_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class BundleSync(Base):
+    """Where one device's bundle stands: stale since when, built, acknowledged or refused."""
+
+    __tablename__ = "bundle_sync"
+
+    device_id: Mapped[str] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    stale_since: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    built_version: Mapped[int] = mapped_column(Integer, default=0)
+    built_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    built_hash: Mapped[str | None] = mapped_column(String(64))
+    built_bytes: Mapped[int | None] = mapped_column(Integer)
+    valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    signed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    build_problem: Mapped[str | None] = mapped_column(String(500))
+    acked_version: Mapped[int | None] = mapped_column(Integer)
+    acked_hash: Mapped[str | None] = mapped_column(String(64))
+    acked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    refused_version: Mapped[int | None] = mapped_column(Integer)
+    refused_reason: Mapped[str | None] = mapped_column(String(500))
+    refused_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class DeviceCommand(Base):
+    """A remote command to a device: who asked and why, until when it may act, and the result."""
+
+    __tablename__ = "device_commands"
+    __table_args__ = (Index("ix_device_commands_device_issued", "device_id", "issued_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    name: Mapped[RemoteCommand] = mapped_column(str_enum(RemoteCommand))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    reason: Mapped[str] = mapped_column(String(500))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    status: Mapped[CommandState] = mapped_column(str_enum(CommandState), index=True)
+    result_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    detail: Mapped[str | None] = mapped_column(String(500))

@@ -1,38 +1,96 @@
-"""The ingest worker: batches of deliveries → one transaction → acks, in that order."""
+"""The ingest worker: batches of deliveries → one transaction → acks, in that order.
+
+Nothing a device sends can stop it: a message that cannot be read is a dead letter; a batch
+the database refuses for another reason than being unreachable (a value it cannot hold, a bug)
+is split and stored message by message, so only the offending message becomes a dead letter.
+Only an unreachable database makes it wait, with nothing acked, and try the batch again. If the
+thread dies anyway it says so (`state` is "failed") and calls `when_dead`, which in a server
+ends the process with a non-zero status so that systemd restarts it.
+"""
 
 import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.core.config import Settings
+from coordinator.ingest.metrics import IngestMetrics
 from coordinator.ingest.mqtt import Delivery, MqttSubscriber
-from coordinator.services.events import RawMessage, ingest
+from coordinator.services import dead_letters, presence
+from coordinator.services.events import IngestReport, RawMessage, ingest
 
 log = logging.getLogger(__name__)
+
+WorkerState = Literal["connected", "disconnected", "failed"]
+Clock = Callable[[], datetime]
+
+
+class Subscriber(Protocol):
+    """The broker side of a worker (`MqttSubscriber`, or a fake in tests)."""
+
+    is_connected: bool
+
+    def start(self) -> None: ...
+    def ack(self, delivery: Delivery) -> None: ...
+    def stop(self) -> None: ...
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def is_transient(error: BaseException) -> bool:
+    """True when the database could not be reached, as opposed to refusing what it was given."""
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    transient = (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError, exc.TimeoutError)
+    return isinstance(error, transient)
 
 
 class IngestWorker:
     """Stores what the broker delivers, exactly once, and acks only what is committed.
 
-    A database failure keeps the batch and retries it; nothing is acked meanwhile, so a crash at
+    A database outage keeps the batch and retries it; nothing is acked meanwhile, so a crash at
     any point leads to redelivery, and redelivery to a harmless duplicate that is skipped.
     """
 
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        *,
+        subscriber: Callable[[Settings, Callable[[Delivery], object]], Subscriber] = MqttSubscriber,
+        metrics: IngestMetrics | None = None,
+        clock: Clock = _utc_now,
+        when_dead: Callable[[BaseException], object] | None = None,
+    ) -> None:
         self._settings = settings
         self._sessions = sessions
         self._deliveries: queue.Queue[Delivery] = queue.Queue()
-        self._subscriber = MqttSubscriber(settings, self._deliveries.put)
+        self._subscriber = subscriber(settings, self._deliveries.put)
+        self.metrics = metrics or IngestMetrics()
+        self._clock = clock
+        self._when_dead = when_dead
+        self.failure: BaseException | None = None
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
+        self._next_sweep = datetime.min.replace(tzinfo=UTC)
 
     @property
     def is_connected(self) -> bool:
         return self._subscriber.is_connected
+
+    @property
+    def state(self) -> WorkerState:
+        if self.failure is not None:
+            return "failed"
+        return "connected" if self._subscriber.is_connected else "disconnected"
 
     def start(self) -> None:
         self._thread.start()
@@ -44,7 +102,17 @@ class IngestWorker:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as error:
+            self.failure = error
+            log.critical("the ingest worker died; nothing more is stored", exc_info=error)
+            if self._when_dead is not None:
+                self._when_dead(error)
+
+    def _loop(self) -> None:
         while not self._stopping.is_set():
+            self._sweep()
             batch = self._next_batch()
             while batch and not self._store(batch):
                 if self._stopping.wait(1.0):
@@ -62,22 +130,73 @@ class IngestWorker:
                 batch.append(self._deliveries.get_nowait())
             except queue.Empty:
                 break
+        self.metrics.queue_depth.set(self._deliveries.qsize())
         return batch
 
     def _store(self, batch: list[Delivery]) -> bool:
-        started = time.perf_counter()
+        """Commit the batch; False when the database is unreachable (retry later)."""
         try:
-            with self._sessions.begin() as session:
-                report = ingest(
-                    session,
-                    [RawMessage(d.topic, d.body) for d in batch],
-                    site=self._settings.site,
-                    max_bytes=self._settings.max_message_bytes,
-                )
-        except SQLAlchemyError:
-            log.exception("storing %d messages failed; will retry", len(batch))
-            return False
-        log.debug("stored %s in %.1f ms", report, 1000 * (time.perf_counter() - started))
+            self._commit(batch)
+        except Exception as error:
+            if is_transient(error):
+                log.warning("database unreachable, %d messages wait: %s", len(batch), error)
+                return False
+            log.exception("the database refused a batch of %d; storing one by one", len(batch))
+            return self._store_one_by_one(batch)
+        return True
+
+    def _store_one_by_one(self, batch: list[Delivery]) -> bool:
+        for delivery in batch:
+            try:
+                self._commit([delivery])
+            except Exception as error:
+                if is_transient(error):
+                    return False
+                self._commit_unstorable(delivery, error)
+        return True
+
+    def _commit(self, batch: list[Delivery]) -> IngestReport:
+        started = time.perf_counter()
+        with self._sessions.begin() as session:
+            report = ingest(
+                session,
+                [RawMessage(d.topic, d.body) for d in batch],
+                site=self._settings.site,
+                max_bytes=self._settings.max_message_bytes,
+                now=self._clock(),
+            )
+        self.metrics.observe(report, batch_size=len(batch), seconds=time.perf_counter() - started)
         if report.dead_letters:
             log.warning("%d message(s) dead-lettered", report.dead_letters)
-        return True
+        return report
+
+    def _commit_unstorable(self, delivery: Delivery, error: Exception) -> None:
+        """The last resort for one message: a dead letter naming the database's refusal."""
+        reason = f"the database refused it: {type(error).__name__}: {error}".splitlines()[0]
+        with self._sessions.begin() as session:
+            dead_letters.record(session, topic=delivery.topic, body=delivery.body, reason=reason)
+        self.metrics.dead_letters.labels(reason="unstorable").inc()
+
+    def _sweep(self) -> None:
+        """Timed work between batches: silent devices go offline, old dead letters go."""
+        now = self._clock()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + timedelta(seconds=self._settings.presence_sweep_s)
+        silence = self._settings.heartbeat_interval_s * self._settings.missed_heartbeats
+        try:
+            with self._sessions.begin() as session:
+                gone = presence.mark_silent_offline(
+                    session, now=now, silence=timedelta(seconds=silence)
+                )
+                dead_letters.purge(
+                    session,
+                    received_before=now - timedelta(days=self._settings.dead_letter_retention_days),
+                )
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            log.warning("presence sweep skipped, database unreachable: %s", error)
+            return
+        if gone:
+            log.info("offline after %.0f s of silence: %s", silence, ", ".join(gone))

@@ -4,7 +4,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coordinator.auth.keys import card_uid_hash
+from coordinator.core.keys import card_uid_hash
 from coordinator.db.models import CardCredential
 from coordinator.schemas import people as s
 from coordinator.services import records

@@ -1,13 +1,23 @@
-"""Storing device messages exactly once; the caller owns the transaction."""
+"""Storing device messages exactly once; the caller owns the transaction.
 
+One batch: read every message (unreadable ones become dead letters with a reason), insert the
+readable ones skipping (device, message id) pairs already stored, and, for the new ones only,
+advance the sequence-gap tracking and the devices' presence, all in the caller's transaction.
+A duplicate delivery therefore changes nothing.
+"""
+
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from coordinator.db.models import DeadLetter, Event
+from coordinator.db.models import Event
+from coordinator.services import dead_letters, downlink, presence, sequences
 from protocols import Envelope, ProtocolError, Topic, decode_on_topic, parse_topic
 
 
@@ -21,54 +31,127 @@ class RawMessage:
 
 @dataclass(frozen=True)
 class IngestReport:
+    """What a batch did; `stored_by_kind` and `dead_by_reason` feed the metrics."""
+
     stored: int
     duplicates: int
     dead_letters: int
+    stored_by_kind: Counter[str] = field(default_factory=Counter)
+    dead_by_reason: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class _Readable:
+    topic: Topic
+    envelope: Envelope
+
+
+class UnreadableError(ValueError):
+    """Why a message cannot be stored as an event; `category` is a short label for metrics."""
+
+    def __init__(self, category: str, message: str) -> None:
+        super().__init__(message)
+        self.category = category
+
+
+def read(message: RawMessage, *, site: str | None, max_bytes: int) -> tuple[Topic, Envelope]:
+    """Parse one delivery, or raise `UnreadableError` saying why it is not a storable message."""
+    try:
+        topic = parse_topic(message.topic, site=site)
+    except ProtocolError as error:
+        raise UnreadableError("bad_topic", str(error)) from None
+    if len(message.body) > max_bytes:
+        raise UnreadableError(
+            "too_large", f"message is {len(message.body)} bytes, over the limit of {max_bytes}"
+        )
+    try:
+        return topic, decode_on_topic(topic, message.body, max_bytes=max_bytes)
+    except ProtocolError as error:
+        raise UnreadableError("invalid", str(error)) from None
 
 
 def ingest(
-    session: Session, messages: Sequence[RawMessage], *, site: str | None, max_bytes: int
+    session: Session,
+    messages: Sequence[RawMessage],
+    *,
+    site: str | None,
+    max_bytes: int,
+    now: datetime | None = None,
 ) -> IngestReport:
     """Store each readable message once; keep unreadable ones as dead letters with the reason."""
-    rows: list[dict[str, object]] = []
-    dead = 0
+    received_at = now or datetime.now(UTC)
+    readable: list[_Readable] = []
+    dead_by_reason: Counter[str] = Counter()
     for message in messages:
         try:
-            topic = parse_topic(message.topic, site=site)
-            envelope = decode_on_topic(topic, message.body, max_bytes=max_bytes)
-        except ProtocolError as error:
-            session.add(DeadLetter(topic=message.topic, body=message.body, reason=str(error)))
-            dead += 1
-            continue
-        rows.append(_event_row(topic, envelope))
-    stored = _insert_new(session, rows)
-    return IngestReport(stored=stored, duplicates=len(rows) - stored, dead_letters=dead)
+            readable.append(_Readable(*read(message, site=site, max_bytes=max_bytes)))
+        except UnreadableError as error:
+            dead_letters.record(session, topic=message.topic, body=message.body, reason=str(error))
+            dead_by_reason[error.category] += 1
+    new = _insert_new(session, readable, received_at)
+    _follow(session, new, received_at)
+    downlink.apply_replies(session, [item.envelope for item in new.values()], received_at)
+    return IngestReport(
+        stored=len(new),
+        duplicates=len(readable) - len(new),
+        dead_letters=sum(dead_by_reason.values()),
+        stored_by_kind=Counter(item.envelope.payload.type for item in new.values()),
+        dead_by_reason=dead_by_reason,
+    )
 
 
-def _event_row(topic: Topic, envelope: Envelope) -> dict[str, object]:
+def _follow(session: Session, new: dict[int, _Readable], received_at: datetime) -> None:
+    """Sequence gaps and presence, from the messages stored for the first time."""
+    late = sequences.track(
+        session,
+        (
+            sequences.Sequenced(event_id, i.envelope.device_id, i.envelope.boot_id, i.envelope.seq)
+            for event_id, i in new.items()
+        ),
+        now=received_at,
+    )
+    if late:
+        session.execute(update(Event).where(Event.id.in_(sorted(late))).values(late=True))
+    presence.apply(
+        session,
+        (
+            presence.Signal(item.envelope, received_at)
+            for item in new.values()
+            if presence.is_presence(item.envelope)
+        ),
+    )
+
+
+def _event_row(item: _Readable, received_at: datetime) -> dict[str, object]:
+    envelope = item.envelope
     return {
         "message_id": envelope.message_id,
         "device_id": envelope.device_id,
-        "site": topic.site,
+        "site": item.topic.site,
         "kind": envelope.payload.type,
         "boot_id": envelope.boot_id,
         "seq": envelope.seq,
         "device_time": envelope.device_time,
+        "received_at": received_at,
         "replayed": envelope.replayed,
+        "late": envelope.replayed,
         "payload": envelope.payload.model_dump(mode="json"),
     }
 
 
-def _insert_new(session: Session, rows: list[dict[str, object]]) -> int:
-    """Insert, skipping (device_id, message_id) pairs already stored; returns how many were new."""
-    if not rows:
-        return 0
+def _insert_new(
+    session: Session, readable: list[_Readable], received_at: datetime
+) -> dict[int, _Readable]:
+    """Insert, skipping (device_id, message_id) pairs already stored; the new ones by row id."""
+    if not readable:
+        return {}
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = (
         insert(Event)
-        .values(rows)
+        .values([_event_row(item, received_at) for item in readable])
         .on_conflict_do_nothing(index_elements=["device_id", "message_id"])
-        .returning(Event.id)
+        .returning(Event.id, Event.device_id, Event.message_id)
     )
-    return len(session.execute(statement).all())
+    by_key = {(i.envelope.device_id, i.envelope.message_id): i for i in readable}
+    return {row.id: by_key[(row.device_id, row.message_id)] for row in session.execute(statement)}

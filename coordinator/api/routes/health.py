@@ -15,14 +15,13 @@ router = APIRouter(tags=["health"])
 class HealthPublic(BaseModel):
     version: str
     database: Literal["ok"]
-    ingest: Literal["connected", "disconnected", "disabled"]
+    ingest: Literal["connected", "disconnected", "failed", "disabled"]
 
 
 @router.get("/health", response_model=HealthPublic)
 def read_health(request: Request, session: SessionDep) -> HealthPublic:
     session.execute(text("SELECT 1"))
     worker = request.app.state.ingest
-    ingest = (
-        "disabled" if worker is None else "connected" if worker.is_connected else "disconnected"
+    return HealthPublic(
+        version=__version__, database="ok", ingest="disabled" if worker is None else worker.state
     )
-    return HealthPublic(version=__version__, database="ok", ingest=ingest)
