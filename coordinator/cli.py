@@ -19,6 +19,7 @@ from coordinator.db.models import utc_now
 from coordinator.db.session import transaction
 from coordinator.errors import CoordinatorError, SettingsError
 from coordinator.schemas.csv_io import CsvKind
+from coordinator.services.accounts import Invitations
 from coordinator.services.audit import verify_chain
 from coordinator.services.csv_io import CsvRejectedError, admin_actor, import_csv
 from coordinator.services.mail import deliver_pending, is_mail_configured
@@ -86,7 +87,13 @@ def import_csv_file(
         with transaction(settings.database_url) as session:
             actor, scope = admin_actor(session, as_email, address="cli")
             result = import_csv(
-                session, kind, file.read_bytes(), actor=actor, scope=scope, dry_run=dry_run
+                session,
+                kind,
+                file.read_bytes(),
+                actor=actor,
+                scope=scope,
+                invitations=Invitations(settings, utc_now()),
+                dry_run=dry_run,
             )
     except CsvRejectedError as rejected:
         for problem in rejected.problems:

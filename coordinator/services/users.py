@@ -14,6 +14,7 @@ from coordinator.db.models import Building, User
 from coordinator.errors import ConflictError, NotFoundError
 from coordinator.schemas import people as s
 from coordinator.services import records
+from coordinator.services.accounts import Invitations
 from coordinator.services.audit import Actor
 from coordinator.services.scope import Scope
 
@@ -26,8 +27,15 @@ def find_by_email(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
 
 
-def create_user(session: Session, *, data: s.UserCreate, actor: Actor, scope: Scope) -> User:
-    """A new staff member; they set their own password through an invite (coordinator.auth)."""
+def create_user(
+    session: Session,
+    *,
+    data: s.UserCreate,
+    actor: Actor,
+    scope: Scope,
+    invitations: Invitations,
+) -> User:
+    """A new staff member, sent an invite through which they set their own password."""
     user = User(
         email=data.email,
         full_name=data.full_name,
@@ -36,7 +44,9 @@ def create_user(session: Session, *, data: s.UserCreate, actor: Actor, scope: Sc
         totp_confirmed=False,
     )
     user.buildings = _buildings(session, data.role, data.building_ids)
-    return records.create(session, user, actor=actor, scope=scope, placement=None, what="user")
+    created = records.create(session, user, actor=actor, scope=scope, placement=None, what="user")
+    invitations.send(session, user=created, actor=actor)
+    return created
 
 
 def update_user(

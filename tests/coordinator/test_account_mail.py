@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.broker_config import free_port
 from coordinator.db.enums import Role
-from coordinator.db.models import OutboxMail
-from coordinator.services.mail import queue_mail
+from coordinator.db.models import OutboxMail, utc_now
+from coordinator.services.mail import deliver_pending, queue_mail
 from tests.coordinator.signin import Campus, as_user, invite, make_campus, set_password
 
 
@@ -113,3 +113,63 @@ def test_the_mail_command_retries_what_is_queued(
     assert [mail["Subject"] for mail in box.received] == ["Hello"]
     again = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
     assert again.stdout.strip() == "mail: sent 0, failed 0", "sent once, not twice"
+
+
+USERS_CSV = """email,full_name,role,is_active,buildings
+sam@campus.example,Sam Supervisor,supervisor,true,
+tia@campus.example,Tia Technician,technician,true,
+"""
+
+
+def _import_users(campus: Campus, admin: dict[str, str], **params: str) -> None:
+    answer = campus.http.post(
+        "/api/v1/import/users",
+        content=USERS_CSV.encode(),
+        headers=admin | {"Content-Type": "text/csv"},
+        params=params,
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def test_users_imported_from_csv_are_invited_by_mail(
+    sqlite_url: str, sqlite_sessions: sessionmaker[Session], mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    for campus in _campus(sqlite_url, sqlite_sessions, port):
+        admin = as_user(campus, campus.add_user("boss@campus.example", Role.ADMIN), Role.ADMIN)
+        _import_users(campus, admin, dry_run="true")
+        with campus.sessions() as session:
+            assert session.scalars(select(OutboxMail)).all() == [], "a dry run invites nobody"
+        _import_users(campus, admin)
+        settings = campus.http.app.state.settings  # type: ignore[attr-defined]
+        with campus.sessions() as session:
+            delivery = deliver_pending(session, settings, now=utc_now())
+        assert (delivery.sent, delivery.failed) == (2, 0)
+        assert sorted(mail["To"] for mail in box.received) == [
+            "sam@campus.example",
+            "tia@campus.example",
+        ]
+        body = box.received[0].get_payload(decode=True)
+        assert isinstance(body, bytes)
+        [link] = [w for w in body.decode().split() if w.startswith("https://campus.example/")]
+        assert set_password(campus, link).json()["outcome"] == "signed_in"
+
+
+def test_a_user_created_through_the_api_is_invited(
+    sqlite_url: str, sqlite_sessions: sessionmaker[Session]
+) -> None:
+    for campus in make_campus(sqlite_url, sqlite_sessions):
+        admin = as_user(campus, campus.add_user("boss@campus.example", Role.ADMIN), Role.ADMIN)
+        created = campus.http.post(
+            "/api/v1/users",
+            json={"email": "sam@campus.example", "full_name": "Sam", "role": "supervisor"},
+            headers=admin,
+        )
+        assert created.status_code == 201, created.text
+        sam = created.json()["id"]
+        [invited] = campus.audit("invite")
+        assert invited.entity_id == str(sam)
+        assert invited.after is not None and invited.after["mailed"] is False
+        # Without SMTP the admin fetches a link to pass on; it voids the first one.
+        link = invite(campus, sam, admin).json()["link"]
+        assert set_password(campus, link).json()["outcome"] == "signed_in"

@@ -29,9 +29,11 @@ from coordinator.db.models import (
     Site,
     Student,
     User,
+    utc_now,
 )
 from coordinator.errors import ForbiddenError
 from coordinator.schemas.csv_io import CsvKind, ImportResult, RowProblem
+from coordinator.services.accounts import Invitations
 from coordinator.services.assignments import find_overlap
 from coordinator.services.audit import Actor
 from coordinator.services.csv_io import CsvRejectedError, export_csv, import_csv
@@ -109,7 +111,13 @@ def run_import(
         user = session.scalars(select(User).where(User.email == as_email)).one()
         actor = Actor(user.id, user.email, "test")
         return import_csv(
-            session, kind, data, actor=actor, scope=scope_of(session, user), dry_run=dry_run
+            session,
+            kind,
+            data,
+            actor=actor,
+            scope=scope_of(session, user),
+            invitations=Invitations(Settings(), utc_now()),
+            dry_run=dry_run,
         )
 
 

@@ -14,9 +14,11 @@ from sqlalchemy import select
 
 from coordinator.db import models as m
 from coordinator.db.enums import AssignmentStatus, Role
+from coordinator.db.models import utc_now
 from coordinator.errors import ConflictError, NotFoundError
 from coordinator.schemas.people import UserCreate, UserUpdate
 from coordinator.services import assignments, users
+from coordinator.services.accounts import Invitations
 from coordinator.services.audit import Actor
 from coordinator.services.places import GEOFENCE_MESSAGE
 from coordinator.services.scope import Scope
@@ -239,6 +241,7 @@ def test_the_last_active_admin_stays_an_active_admin(api: Api) -> None:
             data=UserCreate(email="second@campus.test", full_name="Second", role=Role.ADMIN),
             actor=script,
             scope=everywhere,
+            invitations=Invitations(api.settings, utc_now()),
         )
         users.update_user(
             session, admin, changes=UserUpdate(is_active=False), actor=script, scope=everywhere

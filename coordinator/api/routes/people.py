@@ -4,10 +4,11 @@ from typing import Any
 
 from coordinator.api.crud import Filters, Resource, creating, crud_router, removing, updating
 from coordinator.db.enums import Role, StudentStatus
-from coordinator.db.models import CardCredential, Student, User
+from coordinator.db.models import CardCredential, Student, User, utc_now
 from coordinator.schemas import people as s
 from coordinator.schemas.common import Email, Id, StudentNumber
 from coordinator.services import cards, students, users
+from coordinator.services.accounts import Invitations
 
 A, M = Role.ADMIN, Role.MANAGER
 
@@ -39,7 +40,13 @@ RESOURCES: list[Resource[Any]] = [
         readers=(A, M),
         writers=(A,),
         create_body=s.UserCreate,
-        create=creating(users.create_user),
+        create=lambda db, body, caller: users.create_user(
+            db,
+            data=body,
+            actor=caller.actor,
+            scope=caller.scope,
+            invitations=Invitations(caller.settings, utc_now()),
+        ),
         update_body=s.UserUpdate,
         update=updating(users.update_user),
     ),

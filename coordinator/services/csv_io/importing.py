@@ -39,6 +39,7 @@ from coordinator.schemas.csv_io import (
 )
 from coordinator.services import assignments, exams, students, users
 from coordinator.services import places as place_service
+from coordinator.services.accounts import Invitations
 from coordinator.services.audit import Actor
 from coordinator.services.csv_io.access import require_kind
 from coordinator.services.csv_io.reading import CsvRejectedError, field_message, read_rows
@@ -77,6 +78,7 @@ def import_csv(
     *,
     actor: Actor,
     scope: Scope,
+    invitations: Invitations,
     dry_run: bool = False,
 ) -> ImportResult:
     """Check and apply every row of `data` through the services; report every problem.
@@ -87,7 +89,7 @@ def import_csv(
     """
     require_kind(scope, kind)
     rows, problems = read_rows(kind, data)
-    state = _Import(session, scope, actor, problems, frozenset(columns_of(kind)))
+    state = _Import(session, scope, actor, invitations, problems, frozenset(columns_of(kind)))
     importer = _IMPORTERS[kind]
     with session.begin_nested() as whole_file:
         for row, parsed in rows:
@@ -110,6 +112,7 @@ class _Import:
     session: Session
     scope: Scope
     actor: Actor
+    invitations: Invitations  # each new user gets an invite, as through the API
     problems: list[RowProblem]
     columns: frozenset[str]
     outcomes: list[Outcome] = field(default_factory=list)
@@ -278,7 +281,10 @@ def _import_user(line: _Line, data: CsvRow) -> Outcome:
 
 def _create_user(line: _Line, data: UserRow, values: dict[str, Any]) -> None:
     created: User = line.call(
-        "role", users.create_user, data=_schema(people.UserCreate, email=data.email, **values)
+        "role",
+        users.create_user,
+        data=_schema(people.UserCreate, email=data.email, **values),
+        invitations=line.state.invitations,
     )
     if not data.is_active:  # an account is created active; a file may say it is not
         inactive = _schema(people.UserUpdate, is_active=False)
