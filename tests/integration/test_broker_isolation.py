@@ -64,10 +64,14 @@ def connected(broker: Broker, user: str, client_id: str) -> Iterator[Client]:
 
     paho.on_connect = when_connected
     paho.on_disconnect = lambda *_: client.dropped.set()
-    paho.on_subscribe = lambda c, u, mid, codes, p: (
-        client.granted.append([str(code) for code in codes]),
-        client.subscribed.set(),
-    )
+
+    def when_subscribed(
+        c: mqtt.Client, u: object, mid: int, codes: list[ReasonCode], p: object
+    ) -> None:
+        client.granted.append([str(code) for code in codes])
+        client.subscribed.set()
+
+    paho.on_subscribe = when_subscribed
     paho.on_message = lambda c, u, message: client.received.append(bytes(message.payload))
     paho.on_publish = lambda c, u, mid, code, p: client.acks.append(str(code))
     paho.reconnect_delay_set(30, 30)  # no automatic return while a test looks
