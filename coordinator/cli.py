@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from coordinator.api.app import create_app
-from coordinator.auth.passwords import Passwords
-from coordinator.auth.service import create_admin
+from coordinator.auth.admins import create_admin
 from coordinator.core.config import Settings
+from coordinator.core.passwords import Passwords
 from coordinator.db.migrate import upgrade
 from coordinator.db.session import transaction
 from coordinator.errors import CoordinatorError, SettingsError
@@ -122,9 +122,12 @@ def serve(
         if server is not None:
             server.should_exit = True  # a graceful stop, then the failure status below
 
+    # The app trusts proxy headers itself, only from COORDINATOR_TRUSTED_PROXIES.
     application = create_app(settings, when_ingest_dies=when_ingest_dies)
     server = uvicorn.Server(
-        uvicorn.Config(application, host=settings.http_host, port=settings.http_port)
+        uvicorn.Config(
+            application, host=settings.http_host, port=settings.http_port, proxy_headers=False
+        )
     )
     server.run()
     worker = application.state.ingest

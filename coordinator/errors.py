@@ -57,7 +57,11 @@ class InvalidInputError(CoordinatorError, ValueError):
 
 
 class RateLimitedError(CoordinatorError, RuntimeError):
-    """Too many attempts; wait before trying again."""
+    """Too many attempts; wait `retry_after_s` seconds before trying again."""
 
     status_code = 429
     code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)

@@ -3,12 +3,13 @@
 import logging
 import signal
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from edge_agent.config import BrokerConfig
+from edge_agent.config import BrokerConfig, load_config
 from edge_agent.errors import EdgeError
 from edge_agent.simulate import SimulationPlan, read_credentials, run_simulation
 
@@ -27,15 +28,18 @@ def simulate(
     data_dir: Annotated[Path, typer.Option(help="Where device outboxes live.")] = Path(
         ".sim-devices"
     ),
-    attendance: Annotated[int, typer.Option(min=0, help="Attendance events per device.")] = 3,
+    attendance: Annotated[int, typer.Option(min=0, help="Card taps per device.")] = 3,
     heartbeats: Annotated[int, typer.Option(min=0, help="Heartbeats per device.")] = 1,
     interval: Annotated[float, typer.Option(min=0.0, help="Seconds between actions.")] = 1.0,
     forever: Annotated[bool, typer.Option(help="Keep going until stopped (Ctrl-C).")] = False,
     id_prefix: Annotated[
         str, typer.Option(help="Device ids are PREFIX-01, PREFIX-02, ...")
     ] = "sim",
+    refusals: Annotated[
+        bool, typer.Option(help="Make every fourth tap a refused one (unknown card, photo).")
+    ] = False,
 ) -> None:
-    """Run simulated devices: birth, heartbeats and attendance, each through its outbox."""
+    """Run simulated door stations: scripted supervisors tap cards and show their faces."""
     plan = SimulationPlan(
         devices=devices,
         site=site,
@@ -47,6 +51,7 @@ def simulate(
         interval_s=interval,
         forever=forever,
         id_prefix=id_prefix,
+        refusals=refusals,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -61,6 +66,45 @@ def simulate(
         )
     if any(report.left_in_outbox for report in reports):
         raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Option(help="The agent's YAML config (device id, profile...).")],
+    bundle: Annotated[
+        Path | None, typer.Option(help="A bundle file to serve from until the downlink sends one.")
+    ] = None,
+    allow_unsigned_bundle: Annotated[
+        bool, typer.Option(help="Accept an unsigned bundle file (development only).")
+    ] = False,
+) -> None:
+    """Run a door station: the production entry point (systemd: deploy/edge-agent.service)."""
+    from edge_agent.runtime import run_door_station  # noqa: PLC0415 - hardware and models
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    run_door_station(load_config(config), stop, bundle, allow_unsigned=allow_unsigned_bundle)
+
+
+@app.command()
+def doctor(
+    config: Annotated[Path, typer.Option(help="The agent's YAML config.")],
+) -> None:
+    """Check the profile, each part, the models, the clock and the broker; say how to fix."""
+    from edge_agent.doctor import examine  # noqa: PLC0415 - loads drivers and models
+
+    findings = list(_echoed(examine(load_config(config))))
+    failed = [finding for finding in findings if not finding.is_ok]
+    typer.echo(f"{len(findings) - len(failed)} ok, {len(failed)} to fix")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _echoed(findings: Iterable[object]) -> Iterator[Any]:
+    for finding in findings:
+        typer.echo(str(finding))
+        yield finding
 
 
 @app.callback()

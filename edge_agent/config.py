@@ -6,6 +6,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from edge_agent.errors import ConfigError
+from edge_agent.store.outbox import DEFAULT_MAX_ITEMS
 from protocols.codec import DEFAULT_MAX_MESSAGE_BYTES
 from protocols.ids import NAME_PATTERN
 
@@ -37,6 +38,12 @@ class AgentConfig(BaseModel):
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
     heartbeat_interval_s: float = Field(default=30, gt=0, description="Seconds between heartbeats.")
     max_message_bytes: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES, gt=0)
+    outbox_max_items: int = Field(
+        default=DEFAULT_MAX_ITEMS,
+        ge=100,
+        le=10_000_000,
+        description="Outbox bound: beyond it heartbeats are dropped and the alarm sounds.",
+    )
 
     @property
     def outbox_path(self) -> Path:

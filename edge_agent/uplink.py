@@ -9,9 +9,18 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from edge_agent.link.mqtt import Connected, Disconnected, LinkEvent, MqttLink, Published, Will
+from edge_agent.link.base import (
+    Connected,
+    Disconnected,
+    Link,
+    LinkEvent,
+    Published,
+    Received,
+    Will,
+)
 from edge_agent.store.outbox import Outbox, OutboxItem
 from protocols import (
     AckPayload,
@@ -20,6 +29,7 @@ from protocols import (
     DeathCause,
     Envelope,
     EventPayload,
+    Heartbeat,
     Sender,
     decode,
     encode,
@@ -56,6 +66,8 @@ class Uplink:
 
     `record` may be called from any thread. `start` connects (with a retained birth and a
     last-will death); `stop` publishes a death, waits briefly for its ack, and disconnects.
+    Messages on subscribed topics (the device's commands) go to `when_received`, on the uplink
+    thread. Tests with a `FakeLink` may skip `start` and call `process_queued` instead.
     """
 
     def __init__(
@@ -64,11 +76,12 @@ class Uplink:
         site: str,
         sender: Sender,
         outbox: Outbox,
-        link: MqttLink,
+        link: Link,
         birth: Birth,
         events: "queue.Queue[UplinkEvent]",
         window: int = 50,
         max_message_bytes: int,
+        when_received: Callable[[Received], object] | None = None,
     ) -> None:
         self._site = site
         self._sender = sender
@@ -78,18 +91,28 @@ class Uplink:
         self._events = events
         self._window = window
         self._max_bytes = max_message_bytes
+        self._when_received = when_received
         self._connection: _Connection | None = None
         self._thread = threading.Thread(
             target=self._run, name=f"uplink-{sender.device_id}", daemon=True
         )
 
     def record(self, payload: EventPayload | AckPayload) -> Envelope:
-        """Stamp, store and queue one message; returns once it is safely on disk."""
+        """Stamp, store and queue one message; returns once it is safely on disk.
+
+        Heartbeats are the only messages the outbox may drop when it is at its bound: a newer
+        one says all an older one did.
+        """
         envelope = self._sender.sequenced(payload)
         body = encode(envelope, max_bytes=self._max_bytes)
-        self._outbox.put(str(envelope.message_id), topic_for(self._site, envelope), body)
+        droppable = isinstance(payload, Heartbeat)
+        topic = topic_for(self._site, envelope)
+        self._outbox.put(str(envelope.message_id), topic, body, droppable=droppable)
         self._events.put(Wake())
         return envelope
+
+    def subscribe(self, topic_filter: str) -> None:
+        self._link.subscribe(topic_filter)
 
     @property
     def is_connected(self) -> bool:
@@ -101,7 +124,10 @@ class Uplink:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._events.put(Stop())
-        self._thread.join(timeout + 1)
+        if self._thread.is_alive():
+            self._thread.join(timeout + 1)
+        else:
+            self.process_queued()
 
     def wait_drained(self, timeout: float) -> bool:
         """True once the outbox is empty; False if that did not happen within `timeout`."""
@@ -112,15 +138,30 @@ class Uplink:
             time.sleep(0.05)
         return True
 
+    def process_queued(self) -> None:
+        """Handle every event waiting now, on the caller's thread (for tests without `start`)."""
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(event, Stop):
+                self._say_goodbye(timeout=0)
+                return
+            self._step(event)
+
     def _run(self) -> None:
         while True:
             event = self._events.get()
             if isinstance(event, Stop):
                 self._say_goodbye()
                 return
-            self._handle(event)
-            if self._connection is not None:
-                self._send_more(self._connection)
+            self._step(event)
+
+    def _step(self, event: LinkEvent | Wake) -> None:
+        self._handle(event)
+        if self._connection is not None:
+            self._send_more(self._connection)
 
     def _handle(self, event: LinkEvent | Wake) -> None:
         if isinstance(event, Connected):
@@ -134,6 +175,12 @@ class Uplink:
             log.warning("%s lost the broker: %s", self._sender.device_id, event.reason)
         elif isinstance(event, Published) and self._connection is not None:
             self._settle(self._connection, event)
+        elif isinstance(event, Received) and self._when_received is not None:
+            try:
+                self._when_received(event)
+            except Exception:
+                # A command handler's bug must not end the thread that drains the outbox.
+                log.exception("handling a message on %s failed", event.topic)
 
     def _settle(self, connection: _Connection, ack: Published) -> None:
         item = connection.in_flight.pop(ack.mid, None)
@@ -171,9 +218,9 @@ class Uplink:
         if self._connection is not None:
             mid = self._publish_state(Death(cause=DeathCause.SHUTDOWN))
             deadline = time.monotonic() + timeout
-            while mid is not None and time.monotonic() < deadline:
+            while mid is not None and time.monotonic() <= deadline:
                 try:
-                    event = self._events.get(timeout=0.1)
+                    event = self._events.get(timeout=min(0.1, timeout))
                 except queue.Empty:
                     continue
                 if isinstance(event, Published) and event.mid == mid:

@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from protocols.ids import NAME_PATTERN
 
@@ -101,11 +101,21 @@ class ReasonCode(StrEnum):
     OUTSIDE_GEOFENCE = "outside_geofence"
     NO_ASSIGNMENT = "no_assignment"
     OUTSIDE_WINDOW = "outside_window"
+    ALREADY_CHECKED_IN = "already_checked_in"
     PASS_MALFORMED = "pass_malformed"
     PASS_FORGED = "pass_forged"
     PASS_EXPIRED = "pass_expired"
     PASS_NOT_YET_VALID = "pass_not_yet_valid"
     PASS_REVOKED = "pass_revoked"
+    NOT_A_PASS = "not_a_pass"
+    PASS_TRUNCATED = "pass_truncated"
+    PASS_UNKNOWN_KEY = "pass_unknown_key"
+    PASS_WRONG_SITE = "pass_wrong_site"
+    PASS_SUSPENDED = "pass_suspended"
+    PASS_NEEDS_ROTATING_CODE = "pass_needs_rotating_code"
+    PASS_CODE_REPLAYED = "pass_code_replayed"
+    PASS_CODE_FROM_FUTURE = "pass_code_from_future"
+    PASS_CODE_STALE = "pass_code_stale"
     WRONG_ZONE = "wrong_zone"
     OUTSIDE_HOURS = "outside_hours"
     ANTI_PASSBACK = "anti_passback"
@@ -189,6 +199,20 @@ class CommandStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     REFUSED = "refused"
+    EXPIRED = "expired"
+
+
+class BundleRefusal(StrEnum):
+    """Why a device refused a bundle (docs/bundles.md)."""
+
+    MALFORMED = "malformed"
+    UNSIGNED = "unsigned"
+    UNKNOWN_KEY = "unknown_key"
+    TAMPERED = "tampered"
+    FOREIGN = "foreign"
+    OLDER = "older"
+    REPLAYED = "replayed"
+    UNREADABLE_SECRETS = "unreadable_secrets"
 
 
 # --- device state (retained) --------------------------------------------------------------------
@@ -230,6 +254,16 @@ class Health(WireModel):
         default=None, description="Version of the assignment bundle in force, if any."
     )
     outbox_depth: Count32 = Field(description="Events waiting in the outbox, not yet acked.")
+    outbox_full: bool = Field(
+        default=False,
+        description="The outbox is at its bound: heartbeats are dropped, decisions still kept.",
+    )
+    clock_offset_s: float | None = Field(
+        default=None,
+        ge=-1e9,
+        le=1e9,
+        description="Device clock minus the coordinator's, estimated from its state messages.",
+    )
 
 
 class Heartbeat(WireModel):
@@ -266,6 +300,12 @@ class Attempt(WireModel):
     )
     face_distance: float | None = Field(default=None, ge=0)
     detail: Detail | None = None
+    evidence_ref: str | None = Field(
+        default=None,
+        max_length=200,
+        description="A small face crop kept on the device (only if its profile allows); no photo "
+        "is ever sent.",
+    )
 
 
 class Access(WireModel):
@@ -297,11 +337,19 @@ class Violation(WireModel):
 # --- commands and replies -----------------------------------------------------------------------
 
 
+Expiry = Annotated[
+    AwareDatetime | None,
+    AfterValidator(lambda value: value.astimezone(UTC) if value is not None else None),
+    Field(description="After this moment the device refuses the command as expired, in UTC."),
+]
+
+
 class OpenDoor(WireModel):
     """Ask a device to release its door or gate relay."""
 
     type: Literal["open"] = "open"
     command_id: UUID
+    expires_at: Expiry = None
     hold_s: float = Field(default=3.0, gt=0, le=30, description="How long the relay stays on.")
 
 
@@ -310,6 +358,7 @@ class Reboot(WireModel):
 
     type: Literal["reboot"] = "reboot"
     command_id: UUID
+    expires_at: Expiry = None
     reason: Detail
 
 
@@ -318,6 +367,7 @@ class ConfigChange(WireModel):
 
     type: Literal["config"] = "config"
     command_id: UUID
+    expires_at: Expiry = None
     settings: dict[Annotated[str, Field(max_length=64)], str | int | float | bool] = Field(
         description="Setting name to new value; the device refuses names it does not know."
     )
@@ -339,11 +389,40 @@ class BundleAck(WireModel):
     bundle_version: Count32
     status: BundleStatus
     reason: Detail | None = None
+    refusal: BundleRefusal | None = Field(
+        default=None, description="Why the bundle was refused; None when it was applied."
+    )
+    content_hash: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 (hex) of the signed body bytes the device applied or refused.",
+    )
+
+
+MAX_BUNDLE_BODY_CHARS = 16 * 1024 * 1024
+
+
+class SignedBundle(WireModel):
+    """A bundle on its way to a device: the exact body bytes and their Ed25519 signature.
+
+    The signature covers the UTF-8 bytes of `body` as sent, so no canonical JSON is needed;
+    `body` is the JSON of a `protocols.bundle.Bundle`. A bundle with no signature is refused
+    by devices (allowed only from a local file in development).
+    """
+
+    type: Literal["bundle"] = "bundle"
+    key_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Id of the signing key."
+    )
+    signature: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9+/]{86}==$", description="Ed25519 signature, base64."
+    )
+    body: str = Field(max_length=MAX_BUNDLE_BODY_CHARS, description="The Bundle's JSON text.")
 
 
 StatePayload = Birth | Death
 EventPayload = Heartbeat | Attendance | Attempt | Access | Violation
-CommandPayload = OpenDoor | Reboot | ConfigChange
+CommandPayload = OpenDoor | Reboot | ConfigChange | SignedBundle
 AckPayload = CommandResult | BundleAck
 Payload = Annotated[
     StatePayload | EventPayload | CommandPayload | AckPayload, Field(discriminator="type")
@@ -367,6 +446,11 @@ class Envelope(WireModel):
     monotonic_ns: Count64 = Field(description="Monotonic clock of the sender, nanoseconds.")
     replayed: bool = Field(
         default=False, description="True when sent late from the outbox after being offline."
+    )
+    clock_unsynced: bool = Field(
+        default=False,
+        description="True when the sender's clock was not synchronised (NTP) as it stamped "
+        "device_time, so that time is suspect.",
     )
     payload: Payload
 
@@ -395,6 +479,7 @@ MESSAGE_TYPES: tuple[type[WireModel], ...] = (
     OpenDoor,
     Reboot,
     ConfigChange,
+    SignedBundle,
     CommandResult,
     BundleAck,
 )

@@ -1,12 +1,18 @@
 """JSON Schema and the Markdown reference for every wire message, generated from the models."""
 
 import json
+import re
 from pathlib import Path
 
 from pydantic import BaseModel
 
+from protocols.bundle import Bundle
 from protocols.messages import MESSAGE_TYPES, Envelope
 from protocols.topics import ROOT, VERSION
+
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+")
+# Every message, and the bundle body that travels signed inside the `bundle` command.
+_DOCUMENTED: tuple[type[BaseModel], ...] = (*MESSAGE_TYPES, Bundle)
 
 _TOPICS = f"""\
 | topic | direction | payloads |
@@ -16,7 +22,7 @@ _TOPICS = f"""\
 | `{ROOT}/{VERSION}/{{site}}/{{device_id}}/state` | device → all, retained \
 | birth, death (last will) |
 | `{ROOT}/{VERSION}/{{site}}/{{device_id}}/cmd/{{name}}` | coordinator → device \
-| open, reboot, config (name = payload type); bundle |
+| open, reboot, config, bundle (name = payload type; bundle retained) |
 | `{ROOT}/{VERSION}/{{site}}/{{device_id}}/ack` | device → coordinator \
 | command_result, bundle_ack |
 """
@@ -25,7 +31,7 @@ _TOPICS = f"""\
 def render_schemas() -> dict[str, str]:
     """File name → content for everything under docs/protocol/."""
     files = {"envelope.schema.json": _json(Envelope)}
-    for model in MESSAGE_TYPES:
+    for model in _DOCUMENTED:
         files[f"{model.model_fields['type'].default}.schema.json"] = _json(model)
     files["README.md"] = _reference()
     return files
@@ -66,7 +72,7 @@ def _reference() -> str:
         "## Envelope\n",
         _fields_table(Envelope),
     ]
-    for model in MESSAGE_TYPES:
+    for model in _DOCUMENTED:
         parts += [
             f"## `{model.model_fields['type'].default}` — {model.__name__}\n",
             (model.__doc__ or "").strip() + "\n",
@@ -80,6 +86,7 @@ def _fields_table(model: type[BaseModel]) -> str:
     for name, field in model.model_fields.items():
         annotation = str(field.annotation).replace("typing.", "").replace("protocols.messages.", "")
         annotation = annotation.replace("<class '", "").replace("'>", "").replace("|", "\\|")
+        annotation = _ADDRESS.sub("", annotation)  # validators print as `<function f at 0x…>`
         required = "yes" if field.is_required() else "no"
         rows.append(f"| `{name}` | {annotation} | {required} | {field.description or ''} |")
     return "\n".join(rows) + "\n"

@@ -19,7 +19,8 @@ class Sender:
 
     Events, commands and acks are sequenced from 1; births and deaths carry seq 0 because the
     last will is built once at connect time and may be sent by the broker at any later point.
-    Clocks are injectable so tests need no sleeps.
+    Clocks are injectable so tests need no sleeps. `is_clock_synced`, when given, is asked at
+    each stamp; a False answer flags the envelope `clock_unsynced`.
     """
 
     def __init__(
@@ -29,11 +30,13 @@ class Sender:
         boot_id: UUID | None = None,
         wall_clock: Callable[[], datetime] = utc_now,
         monotonic_ns: Callable[[], int] = time.monotonic_ns,
+        is_clock_synced: Callable[[], bool] | None = None,
     ) -> None:
         self.device_id = device_id
         self.boot_id = boot_id or new_boot_id()
         self._wall_clock = wall_clock
         self._monotonic_ns = monotonic_ns
+        self._is_clock_synced = is_clock_synced
         self._seq = 0
         self._lock = threading.Lock()
 
@@ -55,5 +58,6 @@ class Sender:
             seq=seq,
             device_time=self._wall_clock(),
             monotonic_ns=self._monotonic_ns(),
+            clock_unsynced=self._is_clock_synced is not None and not self._is_clock_synced(),
             payload=payload,
         )

@@ -95,7 +95,7 @@ def start_coordinator(
     broker_port: int, password: str, http_port: int
 ) -> tuple[str, dict[str, str]]:
     env = os.environ | {
-        "COORDINATOR_SECRET_KEY": secrets.token_urlsafe(32),
+        "COORDINATOR_SECRET_KEY": demo_secret_key(),
         "COORDINATOR_DATABASE_URL": f"sqlite:///{WORK / 'coordinator.sqlite3'}",
         "COORDINATOR_HTTP_PORT": str(http_port),
         "COORDINATOR_MQTT_PORT": str(broker_port),
@@ -111,6 +111,16 @@ def start_coordinator(
     wait_until(lambda: ingest_connected(api), "the coordinator")
     say(f"coordinator: on SQLite (.demo/coordinator.sqlite3), API at {api}")
     return api, headers
+
+
+def demo_secret_key() -> str:
+    """The coordinator refuses to start without a strong root secret; the demo makes its own
+    and keeps it in .demo/ (owner-only), never a shared key from the repository."""
+    path = WORK / "secret-key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48) + "\n")
+    return path.read_text().strip()
 
 
 def create_admin(env: dict[str, str]) -> dict[str, str]:
@@ -142,6 +152,7 @@ def create_admin(env: dict[str, str]) -> dict[str, str]:
         SecretStr(env["COORDINATOR_SECRET_KEY"]),
         user_id=admin_id,
         role="admin",
+        second_factor=True,  # this script's own token, never handed to a person
         lifetime=timedelta(days=1),
     )
     return {"Authorization": f"Bearer {token}"}

@@ -1,5 +1,7 @@
 """Shared fixtures: a private Mosquitto, a fresh PostgreSQL database, SQLite for unit tests."""
 
+import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +14,9 @@ from coordinator.db.session import make_engine, make_sessionmaker
 pytest_plugins = ["tests.fixtures.broker", "tests.fixtures.postgres"]
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The coordinator refuses to start without a root secret; tests get a fresh random one per run.
+os.environ.setdefault("COORDINATOR_SECRET_KEY", secrets.token_urlsafe(48))
 
 
 @pytest.fixture

@@ -6,14 +6,18 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from coordinator import __version__
 from coordinator.api.errors import ERROR_RESPONSES, install_error_handlers
+from coordinator.api.hygiene import BodySizeLimit, SecurityHeaders
 from coordinator.api.routes import (
+    accounts,
     assignments,
     auth,
     csv_io,
     delivery,
+    downlink,
     events,
     exams,
     faces,
@@ -24,11 +28,14 @@ from coordinator.api.routes import (
     records,
     violations,
 )
+from coordinator.bundles.builder import BundleBuilder, Senders
 from coordinator.core.config import Settings
 from coordinator.db.migrate import require_current
 from coordinator.db.session import make_engine, make_sessionmaker
 from coordinator.ingest.metrics import IngestMetrics
 from coordinator.ingest.worker import IngestWorker
+from coordinator.link.base import NoPublisher
+from coordinator.link.mqtt import MqttPublisher
 
 API_PREFIX = "/api/v1"
 
@@ -54,12 +61,21 @@ def create_app(
             if settings.mqtt_enabled
             else None
         )
+        app.state.senders = Senders()
+        app.state.publisher = MqttPublisher(settings) if settings.mqtt_enabled else NoPublisher()
+        builder = BundleBuilder(
+            settings, app.state.sessions, app.state.publisher, app.state.senders
+        )
         if app.state.ingest:
             app.state.ingest.start()
+            app.state.publisher.start()
+            builder.start()
         try:
             yield
         finally:
             if app.state.ingest:
+                builder.stop()
+                app.state.publisher.stop()
                 app.state.ingest.stop()
             engine.dispose()
 
@@ -74,12 +90,15 @@ def create_app(
     app.state.ingest = None
     app.state.metrics = IngestMetrics()
     install_error_handlers(app)
+    _install_middleware(app, settings)
     for router in (
         auth.router,
+        accounts.router,
         csv_io.router,
         health.router,
         notifications.router,
         faces.router,
+        downlink.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     for module in (places, people, exams, assignments, violations, records, events, delivery):
@@ -87,3 +106,16 @@ def create_app(
             app.include_router(router, prefix=API_PREFIX)
     app.include_router(delivery.metrics_router)
     return app
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Outermost last: the client's address is settled first, then the body size, then the
+    security headers wrap every answer, errors included."""
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    # X-Forwarded-For only from the configured proxies; from anyone else it is ignored.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)

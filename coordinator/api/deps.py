@@ -1,16 +1,19 @@
 """Dependencies shared by routes: the database session, the signed-in user, who may call what."""
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
+from functools import cache
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from coordinator.auth.tokens import read_access_token
+from coordinator.auth.tokens import check_still_granted, read_access_token
 from coordinator.core.config import Settings
+from coordinator.core.passwords import Passwords
 from coordinator.db.enums import Role
-from coordinator.db.models import User
+from coordinator.db.models import User, utc_now
 from coordinator.errors import AuthenticationError, ForbiddenError
 from coordinator.services.audit import Actor
 from coordinator.services.scope import Scope, scope_of
@@ -26,8 +29,21 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
+@cache
+def get_passwords() -> Passwords:
+    """The production hasher; tests override this dependency with a cheap one."""
+    return Passwords()
+
+
+def get_clock() -> Callable[[], datetime]:
+    """The clock of account and sign-in rules; tests override it to move time."""
+    return utc_now
+
+
 SessionDep = Annotated[Session, Depends(_session)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+PasswordsDep = Annotated[Passwords, Depends(get_passwords)]
+ClockDep = Annotated[Callable[[], datetime], Depends(get_clock)]
 _bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/sign-in.")
 
 
@@ -42,6 +58,7 @@ def _current_user(
     user = session.get(User, claims.user_id)
     if user is None or not user.is_active:
         raise AuthenticationError("this account is disabled or gone: sign in again")
+    check_still_granted(claims, user)
     return user
 
 

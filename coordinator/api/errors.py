@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from coordinator.errors import CoordinatorError
+from coordinator.errors import CoordinatorError, RateLimitedError
 
 
 class FieldError(BaseModel):
@@ -25,7 +25,7 @@ class ErrorBody(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 422, 429)
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 422, 429)
 }
 
 
@@ -45,7 +45,10 @@ def _field_name(location: tuple[Any, ...]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CoordinatorError)
     async def _ours(request: Request, error: CoordinatorError) -> JSONResponse:
-        return _body(error.status_code, error.code, str(error))
+        response = _body(error.status_code, error.code, str(error))
+        if isinstance(error, RateLimitedError):
+            response.headers["Retry-After"] = str(error.retry_after_s)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -11,7 +11,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
 
-from coordinator.auth.keys import KeyPurpose, derive_key
+from coordinator.core.keys import KeyPurpose, derive_key
 from coordinator.errors import CoordinatorError
 
 ISSUER = "Campus coordinator"

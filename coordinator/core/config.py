@@ -1,14 +1,23 @@
 """The coordinator's settings: one pydantic-settings object, read from COORDINATOR_* variables."""
 
+import ipaddress
+import math
+from collections import Counter
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocols.codec import DEFAULT_MAX_MESSAGE_BYTES
 
-# Development runs (demo, tests) may use this; production refuses it.
-DEVELOPMENT_SECRET_KEY = "development-only-insecure-secret-key-do-not-deploy"
+# Shipped in this repository's history as the development default, so anyone can forge with it.
+PUBLISHED_SECRET_KEYS = frozenset({"development-only-insecure-secret-key-do-not-deploy"})
+# A root secret must hold at least this much entropy (estimated from its own characters).
+MIN_SECRET_KEY_BITS = 128
+SECRET_KEY_ADVICE = (
+    "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+    " and keep it in a secret store"
+)
 
 
 class Settings(BaseSettings):
@@ -50,9 +59,10 @@ class Settings(BaseSettings):
         description="Deliveries the broker may send before our acks (MQTT v5 Receive Maximum).",
     )
     secret_key: SecretStr = Field(
-        default=SecretStr(DEVELOPMENT_SECRET_KEY),
         min_length=32,
-        description="Root secret (32+ chars); token, card-hash and template keys derive from it.",
+        max_length=1024,
+        description="Root secret (32+ random chars), required: token, card-hash, TOTP and"
+        " template keys derive from it. The demo generates one in .demo/.",
     )
     access_token_minutes: int = Field(
         default=15, ge=1, le=120, description="Lifetime of an access token."
@@ -78,13 +88,105 @@ class Settings(BaseSettings):
         default=90, ge=1, le=36500, description="Dead letters older than this are deleted."
     )
 
+    # --- the downlink (docs/bundles.md) ---
+    bundle_horizon_hours: int = Field(
+        default=24, ge=1, le=24 * 14, description="Bundles carry the sessions of the next N hours."
+    )
+    bundle_debounce_s: float = Field(
+        default=2.0, ge=0, le=600, description="Wait this long after a change before building."
+    )
+    bundle_poll_s: float = Field(
+        default=0.5, gt=0, le=60, description="How often the builder looks for stale bundles."
+    )
+    max_bundle_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        gt=0,
+        le=64 * 1024 * 1024,
+        description="Largest bundle message; a larger build is refused and reported.",
+    )
+    check_in_before_min: int = Field(
+        default=30, ge=0, le=24 * 60, description="Check-in opens this long before a session."
+    )
+    check_in_after_min: int = Field(
+        default=15, ge=0, le=24 * 60, description="Check-in closes this long after the start."
+    )
+    sync_behind_min: int = Field(
+        default=5, ge=1, description="A device this far behind during a session is 'behind'."
+    )
+    command_expiry_s: int = Field(
+        default=120, ge=5, le=24 * 3600, description="Default lifetime of a remote command."
+    )
+    mqtt_publisher_client_id: str = Field(
+        default="coordinator-push-1", description="Client id of the coordinator's publisher."
+    )
+
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (JSON list) of reverse proxies whose X-Forwarded-For"
+        " and X-Forwarded-Proto are believed; from anyone else they are ignored.",
+    )
+    max_request_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body (JSON, CSV) in bytes; larger ones are refused with 413.",
+    )
+    max_upload_bytes: int = Field(
+        default=40 * 1024 * 1024,
+        ge=1024,
+        description="Largest multipart upload (face photos) in bytes; refused with 413 beyond.",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        max_length=200,
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="Where people reach the console; invite and reset links start with it.",
+    )
+    account_link_hours: int = Field(
+        default=24, ge=1, le=168, description="Lifetime of an invite or password-reset link."
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for invites; unset: links are shown to the admin."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP server port.")
+    smtp_username: str | None = Field(default=None, description="SMTP user, if it needs one.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_starttls: bool = Field(
+        default=True, description="Upgrade the SMTP connection with STARTTLS before sending."
+    )
+    mail_from: str = Field(
+        default="coordinator@localhost", max_length=254, description="Sender of invite mail."
+    )
+
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_secret_key(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() in PUBLISHED_SECRET_KEYS:
+            raise ValueError(
+                f"COORDINATOR_SECRET_KEY is the published development key: {SECRET_KEY_ADVICE}"
+            )
+        bits = estimated_bits(value.get_secret_value())
+        if bits < MIN_SECRET_KEY_BITS:
+            raise ValueError(
+                f"COORDINATOR_SECRET_KEY looks guessable (about {bits} bits, at least"
+                f" {MIN_SECRET_KEY_BITS} needed): {SECRET_KEY_ADVICE}"
+            )
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: list[str]) -> list[str]:
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or network") from None
+        return value
+
     @model_validator(mode="after")
     def _safe_in_production(self) -> "Settings":
         if self.environment != "production":
             return self
         problems = []
-        if self.secret_key.get_secret_value() == DEVELOPMENT_SECRET_KEY:
-            problems.append("COORDINATOR_SECRET_KEY must be set to a random value")
         if self.database_url.startswith("sqlite"):
             problems.append("COORDINATOR_DATABASE_URL must point at PostgreSQL")
         if self.mqtt_enabled and not (self.mqtt_username and self.mqtt_password):
@@ -92,3 +194,11 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self
+
+
+def estimated_bits(secret: str) -> int:
+    """Shannon entropy of the secret's own characters times its length: a lower bound that
+    catches keys like "aaaa…" or a repeated word, not a proof of randomness."""
+    counts = Counter(secret)
+    per_char = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts.values())
+    return int(per_char * len(secret))

@@ -51,3 +51,22 @@ class ViolationStatus(StrEnum):
 class PersonKind(StrEnum):
     USER = "user"
     STUDENT = "student"
+
+
+class RemoteCommand(StrEnum):
+    """What a person may ask of a device from the API (docs/bundles.md has the roles)."""
+
+    OPEN = "open"
+    RESYNC = "resync"
+    REBOOT = "reboot"
+    CONFIG = "config"
+
+
+class CommandState(StrEnum):
+    """pending → done | failed | refused (by the device) | expired (no answer in time)."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+    REFUSED = "refused"
+    EXPIRED = "expired"

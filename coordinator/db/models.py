@@ -26,8 +26,10 @@ from sqlalchemy.types import TypeDecorator
 
 from coordinator.db.enums import (
     AssignmentStatus,
+    CommandState,
     DeviceStatus,
     GateDirection,
+    RemoteCommand,
     Role,
     StudentStatus,
     ViolationStatus,
@@ -284,6 +286,8 @@ class User(Base):
     # The newest TOTP time step accepted: a code is good once, not for its whole window.
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    # Access tokens issued before this moment are refused (password or second factor reset).
+    sign_ins_valid_from: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     buildings: Mapped[list[Building]] = relationship(secondary="manager_buildings")
 
@@ -528,6 +532,11 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The account's role, buildings and credentials when the family began (a digest): a change
+    # to any of them ends the family at its next refresh.
+    stamp: Mapped[str] = mapped_column(String(64), default="")
+    # Whether the family began with a second factor; roles that need one refuse it otherwise.
+    second_factor: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class RecoveryCode(Base):
@@ -552,6 +561,39 @@ class SignInAttempt(Base):
     address: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     succeeded: Mapped[bool] = mapped_column(Boolean)
+
+
+class AccountLink(Base):
+    """A one-time link through which a person sets their password: an invite or a reset.
+
+    Only a hash of the link's token is kept; a newer link for the same person voids older ones.
+    """
+
+    __tablename__ = "account_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class OutboxMail(Base):
+    """Mail waiting for the SMTP server; written in the transaction of the change it reports."""
+
+    __tablename__ = "mail_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    # Holds a one-time link until sent; emptied once the SMTP server has taken it.
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
 
 
 # --- audit ----------------------------------------------------------------------------------------
@@ -579,3 +621,66 @@ class AuditEntry(Base):
     user_agent: Mapped[str | None] = mapped_column(String(300))
     previous_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+# --- the downlink: bundle signing keys, per-device sync state, remote commands -------------------
+
+
+class SigningKey(Base):
+    """An Ed25519 key that signs bundles; the private half sealed under the root secret.
+
+    Rotation: a new key is added (devices learn it from bundles signed by the active key), then
+    activated (it signs from now on; the old key still verifies), then the old one is retired.
+    """
+
+    __tablename__ = "signing_keys"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(64))
+    private_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class BundleSync(Base):
+    """Where one device's bundle stands: stale since when, built, acknowledged or refused."""
+
+    __tablename__ = "bundle_sync"
+
+    device_id: Mapped[str] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    stale_since: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    built_version: Mapped[int] = mapped_column(Integer, default=0)
+    built_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    built_hash: Mapped[str | None] = mapped_column(String(64))
+    built_bytes: Mapped[int | None] = mapped_column(Integer)
+    valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    signed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    build_problem: Mapped[str | None] = mapped_column(String(500))
+    acked_version: Mapped[int | None] = mapped_column(Integer)
+    acked_hash: Mapped[str | None] = mapped_column(String(64))
+    acked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    refused_version: Mapped[int | None] = mapped_column(Integer)
+    refused_reason: Mapped[str | None] = mapped_column(String(500))
+    refused_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class DeviceCommand(Base):
+    """A remote command to a device: who asked and why, until when it may act, and the result."""
+
+    __tablename__ = "device_commands"
+    __table_args__ = (Index("ix_device_commands_device_issued", "device_id", "issued_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    name: Mapped[RemoteCommand] = mapped_column(str_enum(RemoteCommand))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    reason: Mapped[str] = mapped_column(String(500))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    status: Mapped[CommandState] = mapped_column(str_enum(CommandState), index=True)
+    result_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    detail: Mapped[str | None] = mapped_column(String(500))

@@ -59,6 +59,56 @@ class RefreshRequest(Strict):
     refresh_token: RefreshTokenText
 
 
+NewPassword = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=256,
+        description="At least 12 characters and not easy to guess (common passwords, repeats,"
+        " keyboard runs and your own name are refused).",
+    ),
+]
+
+
+class SetPasswordRequest(Strict):
+    """The token from an invite or reset link, and the password the person chooses."""
+
+    token: str = Field(
+        min_length=20,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The part after `#token=` in the link.",
+    )
+    password: NewPassword
+
+
+class PasswordSet(BaseModel):
+    """Password set; this person has a second factor, so they now sign in with it."""
+
+    outcome: Literal["password_set"] = "password_set"
+    message: str = "password set: sign in with it and the code from your authenticator app"
+
+
+SetPasswordAnswer = Annotated[
+    SignedIn | TotpEnrolmentRequired | PasswordSet, Field(discriminator="outcome")
+]
+
+
+class PasswordChangeRequest(Strict):
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: NewPassword
+
+
+class LinkSentAnswer(BaseModel):
+    """An invite or reset link was made and, with SMTP configured, mailed."""
+
+    mailed: bool = Field(description="True when the link went to the outbox for the SMTP server.")
+    link: str | None = Field(
+        description="Only without SMTP: the one-time link, for the admin to pass on in person."
+    )
+    expires_in: int = Field(description="Seconds the link stays valid.")
+
+
 class TotpEnrolmentStarted(BaseModel):
     """The new secret; the console draws `otpauth_uri` as a QR code."""
 

@@ -138,7 +138,11 @@ class DeviceCreate(_Bound):
     gate_id: Id | None = None
     profile: Name = Field(max_length=64, description="Firmware profile name.")
     status: DeviceStatus = DeviceStatus.REGISTERED
-    public_key: str | None = Field(default=None, max_length=100)
+    public_key: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9+/]{43}=$",
+        description="The device's X25519 public key (base64), from `edge-agent keys init`.",
+    )
 
 
 class DeviceUpdate(_Bound):
@@ -146,7 +150,11 @@ class DeviceUpdate(_Bound):
     gate_id: Id | None = None
     profile: Name | None = Field(default=None, max_length=64)
     status: DeviceStatus | None = None
-    public_key: str | None = Field(default=None, max_length=100)
+    public_key: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9+/]{43}=$",
+        description="The device's X25519 public key (base64), from `edge-agent keys init`.",
+    )
 
 
 class DevicePublic(Public):

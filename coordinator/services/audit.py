@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from coordinator.db.models import AuditEntry
+from coordinator.services import downlink
 
 GENESIS = "0" * 64
 
@@ -62,6 +63,9 @@ def record_change(
     entry.hash = entry_hash(entry)
     session.add(entry)
     session.flush()
+    # Whatever a device's bundle carries and was just changed makes that bundle stale, here,
+    # in the same transaction, whichever entry point made the change.
+    downlink.mark_changed(session, entity, entity_id, before, after)
     return entry
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from coordinator.db.models import Event
-from coordinator.services import dead_letters, presence, sequences
+from coordinator.services import dead_letters, downlink, presence, sequences
 from protocols import Envelope, ProtocolError, Topic, decode_on_topic, parse_topic
 
 
@@ -90,6 +90,7 @@ def ingest(
             dead_by_reason[error.category] += 1
     new = _insert_new(session, readable, received_at)
     _follow(session, new, received_at)
+    downlink.apply_replies(session, [item.envelope for item in new.values()], received_at)
     return IngestReport(
         stored=len(new),
         duplicates=len(readable) - len(new),

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from coordinator.auth.keys import KeyPurpose, derive_key
+from coordinator.core.keys import KeyPurpose, derive_key
 from coordinator.db.models import FaceTemplate, User
 from coordinator.enrolment import Enrolment, EnrolmentRules, FaceReader, enrol, seal_templates
 from coordinator.errors import InvalidInputError

@@ -7,7 +7,6 @@ paho's network thread is never blocked and no lock is shared with it.
 import logging
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -15,53 +14,35 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.config import BrokerConfig
+from edge_agent.link.base import (
+    Connected,
+    Disconnected,
+    LinkEvent,
+    Published,
+    Received,
+    Will,
+)
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Connected:
-    pass
-
-
-@dataclass(frozen=True)
-class Disconnected:
-    reason: str
-
-
-@dataclass(frozen=True)
-class Published:
-    """The broker acknowledged (or refused) the message with this MQTT message id."""
-
-    mid: int
-    is_accepted: bool
-    reason: str
-
-
-LinkEvent = Connected | Disconnected | Published
-
-
-@dataclass(frozen=True)
-class Will:
-    topic: str
-    body: bytes
-
-
 class MqttLink:
-    """One MQTT v5 connection of a device: `start`, `publish`, `stop`; events go to `notify`.
+    """One MQTT v5 connection of a device (a `Link`); events go to `notify`.
 
-    paho reconnects by itself with exponential backoff between the configured delays.
+    paho reconnects by itself with exponential backoff between the configured delays; the
+    subscriptions are renewed in `on_connect`, since a clean session forgets them.
     """
 
     def __init__(
         self,
         config: BrokerConfig,
         client_id: str,
-        will: Will,
+        will: Will | None,
         notify: Callable[[LinkEvent], object],
     ) -> None:
         self._config = config
         self._notify = notify
+        self._filters: list[str] = []
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
         )
@@ -70,11 +51,13 @@ class MqttLink:
             self._client.username_pw_set(config.username, password)
         if config.ca_file:
             self._client.tls_set(ca_certs=str(config.ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        self._client.will_set(will.topic, will.body, qos=1, retain=True)
+        if will is not None:  # only `edge-agent doctor` connects without one
+            self._client.will_set(will.topic, will.body, qos=1, retain=True)
         self._client.reconnect_delay_set(int(config.reconnect_min_s), int(config.reconnect_max_s))
         self._client.on_connect = self._when_connected
         self._client.on_disconnect = self._when_disconnected
         self._client.on_publish = self._when_published
+        self._client.on_message = self._when_received
 
     def start(self) -> None:
         self._client.connect_async(self._config.host, self._config.port, self._config.keepalive_s)
@@ -87,6 +70,12 @@ class MqttLink:
             log.info("publish on %s not sent now: %s", topic, mqtt.error_string(info.rc))
             return None
         return info.mid
+
+    def subscribe(self, topic_filter: str) -> None:
+        """Receive `topic_filter` with QoS 1 from now on, across reconnects."""
+        self._filters.append(topic_filter)
+        if self._client.is_connected():
+            self._client.subscribe(topic_filter, qos=1)
 
     def stop(self) -> None:
         self._client.disconnect()
@@ -103,6 +92,8 @@ class MqttLink:
         if reason_code.is_failure:
             log.warning("broker refused the connection: %s", reason_code)
             return
+        for topic_filter in self._filters:
+            client.subscribe(topic_filter, qos=1)
         self._notify(Connected())
 
     def _when_disconnected(
@@ -124,3 +115,8 @@ class MqttLink:
         properties: Properties | None,
     ) -> None:
         self._notify(Published(mid, not reason_code.is_failure, str(reason_code)))
+
+    def _when_received(
+        self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage
+    ) -> None:
+        self._notify(Received(message.topic, bytes(message.payload), bool(message.retain)))

@@ -7,14 +7,19 @@ from pathlib import Path
 
 from edge_agent.errors import OutboxError
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    message_id TEXT NOT NULL UNIQUE,
-    topic TEXT NOT NULL,
-    body BLOB NOT NULL
+_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id TEXT NOT NULL UNIQUE,
+        topic TEXT NOT NULL,
+        body BLOB NOT NULL,
+        droppable INTEGER NOT NULL DEFAULT 0
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS outbox_droppable ON outbox (id) WHERE droppable = 1",
 )
-"""
+DEFAULT_MAX_ITEMS = 200_000
 
 
 @dataclass(frozen=True)
@@ -31,27 +36,59 @@ class Outbox:
     `put` commits before returning (synchronous=FULL), so a message the station acted on is on
     disk before anything is sent. Items leave only through `remove`, after the broker's PUBACK.
     Safe to use from several threads: one connection behind a lock.
+
+    Bounded by `max_items`, where only `droppable` messages (heartbeats) may be lost: at the bound
+    the oldest droppable message makes room; when none is left, a droppable message is not
+    kept, while every other message (a decision, a violation) is still written and `is_full`
+    turns true, so the device keeps deciding and raises its alarm instead of forgetting.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, max_items: int = DEFAULT_MAX_ITEMS) -> None:
+        if max_items < 1:
+            raise OutboxError(f"the outbox bound must be at least 1, not {max_items}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute(_SCHEMA)
+            self._create_schema()
+            self._count = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
         except (OSError, sqlite3.Error) as error:
             raise OutboxError(f"cannot open the outbox at {path}: {error}") from error
         self.path = path
+        self.max_items = max_items
         self._lock = threading.Lock()
 
-    def put(self, message_id: str, topic: str, body: bytes) -> int:
+    def _create_schema(self) -> None:
+        self._db.execute(_SCHEMA[0])
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        if "droppable" not in columns:  # an outbox written by an older agent
+            self._db.execute("ALTER TABLE outbox ADD COLUMN droppable INTEGER NOT NULL DEFAULT 0")
+        self._db.execute(_SCHEMA[1])
+
+    def put(self, message_id: str, topic: str, body: bytes, *, droppable: bool = False) -> int:
+        """Commit one message; its row id, or 0 when a droppable message was not kept."""
         with self._lock:
-            cursor = self._db.execute(
-                "INSERT INTO outbox (message_id, topic, body) VALUES (?, ?, ?)",
-                (message_id, topic, body),
-            )
+            is_full = self._count >= self.max_items
+            if is_full and not self._drop_oldest_droppable() and droppable:
+                return 0
+            try:
+                cursor = self._db.execute(
+                    "INSERT INTO outbox (message_id, topic, body, droppable) VALUES (?, ?, ?, ?)",
+                    (message_id, topic, body, int(droppable)),
+                )
+            except sqlite3.Error as error:
+                raise OutboxError(f"cannot write to the outbox at {self.path}: {error}") from error
+            self._count += 1
         return int(cursor.lastrowid or 0)
+
+    def _drop_oldest_droppable(self) -> bool:
+        cursor = self._db.execute(
+            "DELETE FROM outbox WHERE id = "
+            "(SELECT id FROM outbox WHERE droppable = 1 ORDER BY id LIMIT 1)"
+        )
+        self._count -= cursor.rowcount
+        return cursor.rowcount > 0
 
     def pending(self, *, after_id: int = 0, limit: int = 100) -> list[OutboxItem]:
         """Oldest first, so events reach the coordinator in the order they happened."""
@@ -64,7 +101,8 @@ class Outbox:
 
     def remove(self, item_id: int) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+            cursor = self._db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+            self._count -= cursor.rowcount
 
     def last_id(self) -> int:
         with self._lock:
@@ -73,7 +111,12 @@ class Outbox:
 
     def count(self) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+            return self._count
+
+    @property
+    def is_full(self) -> bool:
+        """At or over the bound: only messages that must not be lost are being kept."""
+        return self.count() >= self.max_items
 
     def close(self) -> None:
         with self._lock:

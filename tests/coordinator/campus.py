@@ -203,6 +203,10 @@ def build_campus(session: Session) -> Campus:
 
 def bearer(settings: Settings, user: m.User) -> dict[str, str]:
     token = issue_access_token(
-        settings.secret_key, user_id=user.id, role=user.role.value, lifetime=timedelta(minutes=5)
+        settings.secret_key,
+        user_id=user.id,
+        role=user.role.value,
+        second_factor=True,
+        lifetime=timedelta(minutes=5),
     )
     return {"Authorization": f"Bearer {token}"}

@@ -7,7 +7,7 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from coordinator.auth.passwords import Passwords
+from coordinator.core.passwords import Passwords
 from coordinator.db.enums import Role
 from coordinator.db.migrate import upgrade
 from coordinator.db.models import AuditEntry, User

@@ -423,7 +423,11 @@ def bearer(sessions: sessionmaker[Session], email: str) -> dict[str, str]:
     with sessions() as session:
         user = session.scalars(select(User).where(User.email == email)).one()
     token = issue_access_token(
-        Settings().secret_key, user_id=user.id, role=user.role.value, lifetime=timedelta(minutes=5)
+        Settings().secret_key,
+        user_id=user.id,
+        role=user.role.value,
+        second_factor=True,
+        lifetime=timedelta(minutes=5),
     )
     return {"Authorization": f"Bearer {token}"}
 

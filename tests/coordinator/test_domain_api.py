@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, text
 
-from coordinator.auth.keys import card_uid_hash
+from coordinator.core.keys import card_uid_hash
 from coordinator.db import models as m
 from coordinator.db.enums import Role
 from tests.coordinator.campus import START

@@ -8,7 +8,7 @@ import skimage.data
 from PIL import Image
 from sqlalchemy import select
 
-from coordinator.auth.keys import KeyPurpose, derive_key
+from coordinator.core.keys import KeyPurpose, derive_key
 from coordinator.db import models as m
 from coordinator.db.enums import Role
 from coordinator.enrolment import open_templates

@@ -38,7 +38,11 @@ def signed_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestCl
     engine.dispose()
     config = Settings(database_url=url, mqtt_enabled=False)
     token = issue_access_token(
-        config.secret_key, user_id=admin_id, role="admin", lifetime=timedelta(hours=1)
+        config.secret_key,
+        user_id=admin_id,
+        role="admin",
+        second_factor=True,
+        lifetime=timedelta(hours=1),
     )
     with TestClient(create_app(config)) as client:
         yield client, token

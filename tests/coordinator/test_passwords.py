@@ -1,10 +1,10 @@
-"""Passwords: the length policy, argon2id hashes, and rehashing when the parameters change."""
+"""Passwords: the policy (length, common and guessable), argon2id hashes, rehashing."""
 
 import argon2
 import pytest
 from argon2.profiles import CHEAPEST
 
-from coordinator.auth.passwords import Passwords, WeakPasswordError, check_policy
+from coordinator.core.passwords import Passwords, WeakPasswordError, check_policy
 
 CHEAP = Passwords(argon2.PasswordHasher.from_parameters(CHEAPEST))
 
@@ -15,6 +15,13 @@ CHEAP = Passwords(argon2.PasswordHasher.from_parameters(CHEAPEST))
         ("short", "use at least 12 characters (this one has 5)"),
         ("x" * 11, "use at least 12 characters (this one has 11)"),
         ("x" * 257, "use at most 256 characters"),
+        ("correct horse\x00battery", "must not contain the NUL character"),
+        ("passwordpassword", "Repeats like"),
+        ("qwertyuiop123", "very common password"),
+        (
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "Repeats like",
+        ),
     ],
 )
 def test_policy_refuses_with_a_message_naming_the_rule(password: str, message: str) -> None:
@@ -23,8 +30,21 @@ def test_policy_refuses_with_a_message_naming_the_rule(password: str, message: s
     assert message in str(refused.value)
 
 
-def test_policy_accepts_twelve_characters() -> None:
-    check_policy("correct hors")
+def test_policy_accepts_a_few_unrelated_words() -> None:
+    check_policy("violet kettle orbit")
+
+
+def test_policy_accepts_a_long_random_password_beyond_what_zxcvbn_reads() -> None:
+    check_policy("gT7#kq2!Lm9z" * 20)
+
+
+def test_policy_refuses_a_password_built_from_the_persons_name() -> None:
+    check_policy("florentina vasquez-lindqvist")
+    with pytest.raises(WeakPasswordError, match="password: "):
+        check_policy(
+            "florentina vasquez-lindqvist",
+            about_the_person=["Florentina Vasquez-Lindqvist", "florentina@uni.example"],
+        )
 
 
 def test_a_hash_verifies_only_its_own_password() -> None:

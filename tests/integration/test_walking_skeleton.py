@@ -44,7 +44,11 @@ def _admin_headers(database_url: str, secret_key: str) -> dict[str, str]:
         session.add(admin)
         session.flush()
         token = issue_access_token(
-            SecretStr(secret_key), user_id=admin.id, role="admin", lifetime=timedelta(minutes=10)
+            SecretStr(secret_key),
+            user_id=admin.id,
+            role="admin",
+            second_factor=True,
+            lifetime=timedelta(minutes=10),
         )
     return {"Authorization": f"Bearer {token}"}
 

@@ -1,5 +1,6 @@
 """Hypothesis strategies for every wire message, built from the same constraints as the models."""
 
+import base64
 import string
 from datetime import datetime
 from typing import Any
@@ -75,7 +76,12 @@ PAYLOADS: dict[type[m.WireModel], st.SearchStrategy[Any]] = {
         evidence_ref=st.none() | st.text(storable, max_size=200),
         detail=details,
     ),
-    m.OpenDoor: st.builds(m.OpenDoor, command_id=st.uuids(), hold_s=st.floats(0.1, 30)),
+    m.OpenDoor: st.builds(
+        m.OpenDoor,
+        command_id=st.uuids(),
+        hold_s=st.floats(0.1, 30),
+        expires_at=st.none() | aware_times,
+    ),
     m.Reboot: st.builds(m.Reboot, command_id=st.uuids(), reason=st.text(storable, max_size=500)),
     m.ConfigChange: st.builds(
         m.ConfigChange,
@@ -89,6 +95,13 @@ PAYLOADS: dict[type[m.WireModel], st.SearchStrategy[Any]] = {
             max_size=5,
         ),
     ),
+    m.SignedBundle: st.builds(
+        m.SignedBundle,
+        key_id=st.none() | st.from_regex(r"\A[A-Za-z0-9_-]{1,64}\Z"),
+        signature=st.none()
+        | st.binary(min_size=64, max_size=64).map(lambda raw: base64.b64encode(raw).decode()),
+        body=st.text(max_size=300),
+    ),
     m.CommandResult: st.builds(
         m.CommandResult,
         command_id=st.uuids(),
@@ -100,6 +113,8 @@ PAYLOADS: dict[type[m.WireModel], st.SearchStrategy[Any]] = {
         bundle_version=st.integers(min_value=0, max_value=m.INT32_MAX),
         status=st.sampled_from(m.BundleStatus),
         reason=details,
+        refusal=st.none() | st.sampled_from(m.BundleRefusal),
+        content_hash=st.none() | st.from_regex(r"\A[0-9a-f]{64}\Z"),
     ),
 }
 

@@ -1,30 +1,32 @@
-"""Sign-in, token refresh, sign-out, TOTP enrolment and `GET /me`."""
+"""Sign-in, token refresh, sign-out, TOTP enrolment, setting and changing a password, `GET /me`.
+
+Every answer here may carry tokens, so none may be cached (`Cache-Control: no-store`).
+"""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from functools import cache
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from coordinator.api.deps import EVERYONE, SessionDep, SettingsDep
-from coordinator.auth.passwords import Passwords
-from coordinator.auth.service import (
-    Client,
-    Clock,
-    EnrolmentRequired,
-    SignInService,
-    Tokens,
-    read_enrolment_token,
-)
-from coordinator.auth.tokens import read_access_token
-from coordinator.db.models import User, utc_now
+from coordinator.api.deps import EVERYONE, SessionDep, SettingsDep, get_clock, get_passwords
+from coordinator.auth.clients import Client, Clock
+from coordinator.auth.second_factor import EnrolmentRequired, read_enrolment_token
+from coordinator.auth.sessions import Tokens
+from coordinator.auth.sign_in import SignInService
+from coordinator.auth.tokens import check_still_granted, read_access_token
+from coordinator.core.passwords import Passwords
+from coordinator.db.models import User
 from coordinator.errors import AuthenticationError
 from coordinator.schemas.auth import (
+    PasswordChangeRequest,
+    PasswordSet,
     RefreshRequest,
+    SetPasswordAnswer,
+    SetPasswordRequest,
     SignedIn,
     SignInAnswer,
     SignInRequest,
@@ -35,20 +37,16 @@ from coordinator.schemas.auth import (
 )
 from coordinator.schemas.people import UserPublic
 
-router = APIRouter(tags=["sign-in"])
+
+def _no_store(response: Response) -> None:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+
+
+router = APIRouter(tags=["sign-in"], dependencies=[Depends(_no_store)])
 _bearer = HTTPBearer(
     auto_error=False, description="An enrolment token from sign-in, or an access token."
 )
-
-
-@cache
-def get_passwords() -> Passwords:
-    """The production hasher; tests override this dependency with a cheap one."""
-    return Passwords()
-
-
-def get_clock() -> Clock:
-    return utc_now
 
 
 def _service(
@@ -60,6 +58,7 @@ def _service(
 
 
 def _client(request: Request) -> Client:
+    # Already the forwarded address when the peer is a trusted proxy (see api/app.py).
     address = request.client.host if request.client else "unknown"
     return Client(address=address, user_agent=request.headers.get("user-agent"))
 
@@ -87,12 +86,35 @@ def sign_in(
     """Email, password and, once TOTP is enrolled, a code: tokens, or an enrolment token."""
     with _committing(session):
         outcome = service.sign_in(session, body.email, body.password, body.second_factor, client)
-    if isinstance(outcome, EnrolmentRequired):
-        return TotpEnrolmentRequired(
-            enrolment_token=outcome.enrolment_token,
-            expires_in=_seconds_until(outcome.expires_at, service.clock()),
-        )
-    return _signed_in(outcome, service.clock())
+    return _answer(outcome, service.clock())
+
+
+@router.post("/auth/password/set", response_model=SetPasswordAnswer)
+def set_password(
+    body: SetPasswordRequest, session: SessionDep, service: ServiceDep, client: ClientDep
+) -> SignedIn | TotpEnrolmentRequired | PasswordSet:
+    """Set a password through an invite or reset link (once); then as after a sign-in."""
+    with _committing(session):
+        outcome = service.set_password_by_link(session, body.token, body.password, client)
+    if outcome is None:
+        return PasswordSet()
+    return _answer(outcome, service.clock())
+
+
+@router.post("/auth/password", response_model=SignedIn)
+def change_password(
+    body: PasswordChangeRequest,
+    user: Annotated[User, EVERYONE],
+    session: SessionDep,
+    service: ServiceDep,
+    client: ClientDep,
+) -> SignedIn:
+    """Change your password (the current one is required); your other sign-ins end."""
+    tokens = service.change_password(
+        session, user, body.current_password, body.new_password, client
+    )
+    session.commit()
+    return _signed_in(tokens, service.clock())
 
 
 @router.post("/auth/refresh", response_model=SignedIn)
@@ -123,13 +145,19 @@ def _enrolling_user(
     if credentials is None:
         raise AuthenticationError("send 'Authorization: Bearer <enrolment or access token>'")
     user_id = read_enrolment_token(settings.secret_key, credentials.credentials)
-    is_signing_in = user_id is not None
-    if user_id is None:
-        user_id = read_access_token(settings.secret_key, credentials.credentials).user_id
+    if user_id is not None:
+        return _active_user(session, user_id), True
+    claims = read_access_token(settings.secret_key, credentials.credentials)
+    user = _active_user(session, claims.user_id)
+    check_still_granted(claims, user)
+    return user, False
+
+
+def _active_user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or not user.is_active:
         raise AuthenticationError("this account is disabled or gone: sign in again")
-    return user, is_signing_in
+    return user
 
 
 EnrollingUser = Annotated[tuple[User, bool], Depends(_enrolling_user)]
@@ -180,6 +208,15 @@ def read_me(user: Annotated[User, EVERYONE]) -> UserPublic:
         created_at=user.created_at,
         building_ids=[building.id for building in user.buildings],
     )
+
+
+def _answer(outcome: Tokens | EnrolmentRequired, now: datetime) -> SignedIn | TotpEnrolmentRequired:
+    if isinstance(outcome, EnrolmentRequired):
+        return TotpEnrolmentRequired(
+            enrolment_token=outcome.enrolment_token,
+            expires_in=_seconds_until(outcome.expires_at, now),
+        )
+    return _signed_in(outcome, now)
 
 
 def _signed_in(tokens: Tokens, now: datetime) -> SignedIn:

@@ -7,8 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from coordinator.api.crud import Resource, crud_router
-from coordinator.auth.keys import card_uid_hash
 from coordinator.core.config import Settings
+from coordinator.core.keys import card_uid_hash
 from coordinator.db.enums import Role, StudentStatus
 from coordinator.db.models import Building, CardCredential, Student, User
 from coordinator.errors import ConflictError, NotFoundError

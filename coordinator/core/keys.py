@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 class KeyPurpose(StrEnum):
     ACCESS_TOKENS = "access-tokens"
+    BUNDLE_SIGNING = "bundle-signing"
     CARD_UIDS = "card-uids"
     FACE_TEMPLATES = "face-templates"
     TOTP_SECRETS = "totp-secrets"
@@ -26,3 +27,12 @@ def card_uid_hash(secret: SecretStr, uid: str) -> str:
     normalized = uid.strip().upper().replace(":", "").replace(" ", "")
     key = derive_key(secret, KeyPurpose.CARD_UIDS)
     return hmac.new(key, normalized.encode(), hashlib.sha256).hexdigest()
+
+
+def digest_token(token: str) -> str:
+    """The stored form of a random one-time token (refresh token, invite link).
+
+    Such tokens carry 256 random bits, so a plain SHA-256 keeps a database dump from being
+    usable; argon2 would only cost CPU on every use.
+    """
+    return hashlib.sha256(token.encode()).hexdigest()

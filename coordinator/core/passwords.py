@@ -1,16 +1,23 @@
-"""Passwords: the length policy, argon2id hashes, and rehashing when the parameters change."""
+"""Passwords: the policy (length, common and guessable passwords), argon2id hashes, rehashing."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
 
 from coordinator.errors import CoordinatorError
 
 MIN_LENGTH = 12
 # argon2 hashes whatever it is given; the cap only stops a megabyte "password" costing CPU.
 MAX_LENGTH = 256
+# zxcvbn's score 3 is "safely unguessable: moderate protection from an offline slow-hash attack",
+# which is what an argon2id hash is. Its own lists hold 30,000 common passwords.
+MIN_SCORE = 3
+# zxcvbn refuses longer input (its matching grows fast); the first 72 characters decide.
+_JUDGED_LENGTH = 72
 
 
 class WeakPasswordError(CoordinatorError, ValueError):
@@ -20,8 +27,10 @@ class WeakPasswordError(CoordinatorError, ValueError):
     code = "weak_password"
 
 
-def check_policy(password: str) -> None:
-    """Refuse a password shorter than 12 or longer than 256 characters."""
+def check_policy(password: str, *, about_the_person: Iterable[str] = ()) -> None:
+    """Refuse a password shorter than 12 or longer than 256 characters, a NUL, or one that
+    zxcvbn finds guessable: common passwords, keyboard runs, repeats, or the person's own
+    name and email (`about_the_person`)."""
     if len(password) < MIN_LENGTH:
         raise WeakPasswordError(
             f"password: use at least {MIN_LENGTH} characters (this one has {len(password)});"
@@ -29,6 +38,24 @@ def check_policy(password: str) -> None:
         )
     if len(password) > MAX_LENGTH:
         raise WeakPasswordError(f"password: use at most {MAX_LENGTH} characters")
+    if "\x00" in password:
+        raise WeakPasswordError("password: must not contain the NUL character")
+    judged = zxcvbn(password[:_JUDGED_LENGTH], user_inputs=[*_words(about_the_person)])
+    if judged["score"] < MIN_SCORE:
+        hint = judged["feedback"]["warning"] or "it is too easy to guess"
+        raise WeakPasswordError(
+            f"password: {hint.rstrip('.')}; a few unrelated words make a long password that is"
+            " easy to remember and hard to guess"
+        )
+
+
+def _words(texts: Iterable[str]) -> list[str]:
+    """The person's name and email split into words, the way people build passwords from them."""
+    words: list[str] = []
+    for text in texts:
+        words.extend(part for part in text.replace("@", " ").replace(".", " ").split() if part)
+        words.append(text)
+    return words
 
 
 @dataclass(frozen=True)

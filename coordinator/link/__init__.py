@@ -1,0 +1,1 @@
+"""The coordinator's publishing side of the broker: bundles and commands to devices."""

@@ -1,0 +1,247 @@
+"""The downlink's bookkeeping: which devices' bundles are stale, and what devices answered.
+
+`mark_changed` is the one hook every audited change passes through (services.audit calls it for
+each entry), so any change that a bundle carries marks the devices it concerns stale in the same
+transaction, whichever entry point made it. The builder (coordinator.bundles) compiles stale
+bundles later, outside the request. `apply_replies` folds devices' bundle acks and command
+results, as ingest stores them, into the sync state and the command log.
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from coordinator.db.enums import AssignmentStatus, CommandState
+from coordinator.db.models import (
+    Assignment,
+    BundleSync,
+    Device,
+    DeviceCommand,
+    ExamSession,
+    SessionEnrolment,
+)
+from protocols import BundleAck, BundleStatus, CommandResult, CommandStatus, Envelope
+
+# A supervisor is on a room's roster from the proposal until the session is over; a declined
+# or absent one is not.
+ON_ROSTER = (
+    AssignmentStatus.PROPOSED,
+    AssignmentStatus.ACCEPTED,
+    AssignmentStatus.CHECKED_IN,
+    AssignmentStatus.CHECKED_OUT,
+)
+
+Snapshot = Mapping[str, Any] | None
+
+
+def mark_stale(session: Session, device_ids: Iterable[str], now: datetime | None = None) -> int:
+    """Mark these devices' bundles stale (keeping an earlier mark, which the debounce counts)."""
+    wanted = set(device_ids)
+    if not wanted:
+        return 0
+    moment = now or datetime.now(UTC)
+    known = {
+        row.device_id: row
+        for row in session.scalars(select(BundleSync).where(BundleSync.device_id.in_(wanted)))
+    }
+    existing = set(session.scalars(select(Device.id).where(Device.id.in_(wanted))))
+    for device_id in existing:
+        row = known.get(device_id)
+        if row is None:
+            session.add(BundleSync(device_id=device_id, stale_since=moment, built_version=0))
+        elif row.stale_since is None:
+            row.stale_since = moment
+    session.flush()
+    return len(existing)
+
+
+def mark_changed(
+    session: Session, entity: str, entity_id: object, before: Snapshot, after: Snapshot
+) -> int:
+    """Mark stale the bundles of the devices an audited change concerns; returns how many."""
+    finder = _FINDERS.get(entity)
+    if finder is None:
+        return 0
+    with session.no_autoflush:
+        devices = finder(session, str(entity_id), [s for s in (before, after) if s])
+    return mark_stale(session, devices)
+
+
+def mark_all_stale(session: Session) -> int:
+    """Every device: the signing keys changed, so every bundle must be signed again."""
+    return mark_stale(session, session.scalars(select(Device.id)))
+
+
+# --- which devices a change concerns -------------------------------------------------------------
+
+
+def _values(snapshots: list[Mapping[str, Any]], column: str) -> set[int]:
+    return {int(s[column]) for s in snapshots if s.get(column) is not None}
+
+
+def _devices_where(session: Session, *conditions: Any) -> set[str]:
+    return set(session.scalars(select(Device.id).where(or_(*conditions))))
+
+
+def _room_devices(session: Session, room_ids: set[int]) -> set[str]:
+    return _devices_where(session, Device.room_id.in_(room_ids)) if room_ids else set()
+
+
+def _session_devices(session: Session, session_ids: set[int]) -> set[str]:
+    rooms = set(session.scalars(select(ExamSession.room_id).where(ExamSession.id.in_(session_ids))))
+    return _room_devices(session, rooms)
+
+
+def _person_devices(session: Session, user_ids: set[int], student_ids: set[int]) -> set[str]:
+    """Devices at the rooms where these people are expected at a session not yet over."""
+    now = datetime.now(UTC)
+    rooms: set[int] = set()
+    if user_ids:
+        rooms |= set(
+            session.scalars(
+                select(ExamSession.room_id)
+                .join(Assignment, Assignment.session_id == ExamSession.id)
+                .where(Assignment.supervisor_id.in_(user_ids), ExamSession.ends_at > now)
+            )
+        )
+    if student_ids:
+        rooms |= set(
+            session.scalars(
+                select(ExamSession.room_id)
+                .join(SessionEnrolment, SessionEnrolment.session_id == ExamSession.id)
+                .where(SessionEnrolment.student_id.in_(student_ids), ExamSession.ends_at > now)
+            )
+        )
+    return _room_devices(session, rooms)
+
+
+def _gate_devices(session: Session) -> set[str]:
+    return _devices_where(session, Device.gate_id.is_not(None))
+
+
+def _own_id(entity_id: str) -> set[int]:
+    return {int(entity_id)} if entity_id.isdigit() else set()
+
+
+Finder = Callable[[Session, str, list[Mapping[str, Any]]], set[str]]
+_FINDERS: dict[str, Finder] = {
+    "site": lambda s, i, snaps: _devices_where(s, Device.site_id.in_(_own_id(i))),
+    "room": lambda s, i, snaps: _room_devices(s, _own_id(i)),
+    "gate": lambda s, i, snaps: _devices_where(s, Device.gate_id.in_(_own_id(i))),
+    "device": lambda s, i, snaps: {i},
+    "exam": lambda s, i, snaps: _session_devices(
+        s, set(s.scalars(select(ExamSession.id).where(ExamSession.exam_id.in_(_own_id(i)))))
+    ),
+    "exam session": lambda s, i, snaps: _room_devices(s, _values(snaps, "room_id")),
+    "assignment": lambda s, i, snaps: _session_devices(s, _values(snaps, "session_id")),
+    "enrolment": lambda s, i, snaps: _session_devices(s, _values(snaps, "session_id")),
+    "card": lambda s, i, snaps: _person_devices(
+        s, _values(snaps, "user_id"), _values(snaps, "student_id")
+    ),
+    "face_templates": lambda s, i, snaps: _person_devices(s, _own_id(i), set()),
+    "user": lambda s, i, snaps: _person_devices(s, _own_id(i), set()),
+    "student": lambda s, i, snaps: _person_devices(s, set(), _own_id(i)) | _gate_devices(s),
+    "pass": lambda s, i, snaps: _gate_devices(s),
+}
+
+
+# --- what devices answered -----------------------------------------------------------------------
+
+
+def apply_replies(session: Session, envelopes: Iterable[Envelope], now: datetime) -> None:
+    """Fold bundle acks and command results into sync state; repeating one changes nothing."""
+    for envelope in envelopes:
+        payload = envelope.payload
+        if isinstance(payload, BundleAck):
+            _apply_bundle_ack(session, envelope.device_id, payload, now)
+        elif isinstance(payload, CommandResult):
+            _apply_command_result(session, envelope.device_id, payload, now)
+
+
+def _apply_bundle_ack(session: Session, device_id: str, ack: BundleAck, now: datetime) -> None:
+    sync = session.get(BundleSync, device_id)
+    if sync is None:
+        return
+    if ack.status is BundleStatus.APPLIED:
+        if sync.acked_version is None or ack.bundle_version >= sync.acked_version:
+            sync.acked_version, sync.acked_hash = ack.bundle_version, ack.content_hash
+            sync.acked_at = now
+        if sync.refused_version is not None and sync.refused_version <= ack.bundle_version:
+            sync.refused_version = sync.refused_reason = sync.refused_at = None
+        _finish_resyncs(session, device_id, now)
+        return
+    refusal = ack.refusal.value if ack.refusal else "refused"
+    sync.refused_version = ack.bundle_version
+    sync.refused_reason = f"{refusal}: {ack.reason or ''}".strip(": ")[:500]
+    sync.refused_at = now
+
+
+def _finish_resyncs(session: Session, device_id: str, now: datetime) -> None:
+    session.execute(
+        update(DeviceCommand)
+        .where(
+            DeviceCommand.device_id == device_id,
+            DeviceCommand.name == "resync",
+            DeviceCommand.status == CommandState.PENDING,
+        )
+        .values(status=CommandState.DONE, result_at=now, detail="the device acknowledged")
+    )
+
+
+_RESULT_STATES = {
+    CommandStatus.DONE: CommandState.DONE,
+    CommandStatus.FAILED: CommandState.FAILED,
+    CommandStatus.REFUSED: CommandState.REFUSED,
+    CommandStatus.EXPIRED: CommandState.EXPIRED,
+}
+
+
+def _apply_command_result(
+    session: Session, device_id: str, result: CommandResult, now: datetime
+) -> None:
+    command = session.get(DeviceCommand, result.command_id)
+    # Only the device the command was for may answer it, and only once.
+    if command is None or command.device_id != device_id:
+        return
+    if command.status not in (CommandState.PENDING, CommandState.EXPIRED):
+        return
+    command.status = _RESULT_STATES[result.status]
+    command.result_at = now
+    command.detail = result.detail
+
+
+# --- sync status ---------------------------------------------------------------------------------
+
+
+def sync_rows(session: Session, device_ids: Iterable[str] | None = None) -> list[BundleSync]:
+    query = select(BundleSync).order_by(BundleSync.device_id)
+    if device_ids is not None:
+        query = query.where(BundleSync.device_id.in_(list(device_ids)))
+    return list(session.scalars(query))
+
+
+def behind_devices(session: Session, now: datetime, allowed: timedelta) -> set[str]:
+    """Devices whose acknowledged bundle lags the built one for longer than `allowed` while a
+    session is running in their room: what a rules engine turns into a violation."""
+    running_rooms = select(ExamSession.room_id).where(
+        ExamSession.starts_at <= now, ExamSession.ends_at > now
+    )
+    lagging = session.execute(
+        select(BundleSync.device_id, BundleSync.built_at)
+        .join(Device, Device.id == BundleSync.device_id)
+        .where(
+            Device.room_id.in_(running_rooms),
+            or_(
+                BundleSync.acked_version.is_(None),
+                BundleSync.acked_version < BundleSync.built_version,
+            ),
+        )
+    ).all()
+    return {
+        device_id
+        for device_id, built_at in lagging
+        if built_at is not None and now - built_at > allowed
+    }

@@ -1,0 +1,316 @@
+"""A door station's runtime: its parts opened in order as an `App`, and the loop that serves taps.
+
+    store (outbox, check-in log) → hardware → face models → link → station
+
+The loop waits for a card (briefly, so it stays responsive), serves it, and between taps sends
+heartbeats at the configured interval and pings systemd's watchdog. The watchdog is fed only by
+this loop, so a station stuck in a driver is restarted by systemd.
+"""
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from edge_agent import __version__
+from edge_agent.app import App, Step
+from edge_agent.clock import ClockOffset, kernel_clock_synced
+from edge_agent.config import AgentConfig
+from edge_agent.errors import ConfigError
+from edge_agent.hardware.base import Beeps, StatusLed
+from edge_agent.hardware.factory import StationParts, build_parts
+from edge_agent.health import sample_health
+from edge_agent.link.base import Link, LinkEvent, Received, Will
+from edge_agent.profile import DoorStationProfile, load_profile
+from edge_agent.stations.book import EMPTY_BOOK, DoorBook, book_from_bundle
+from edge_agent.stations.door import DoorParts, DoorPolicy, DoorStation, FaceVerifier
+from edge_agent.store.checkins import CheckInLog
+from edge_agent.store.outbox import Outbox
+from edge_agent.systemd import Every, Notifier
+from edge_agent.uplink import Uplink, UplinkEvent, last_will
+from protocols import (
+    Birth,
+    Heartbeat,
+    ProtocolError,
+    Sender,
+    decode_on_topic,
+    device_command_filter,
+    parse_topic,
+)
+from protocols.sealing import read_private_key_pem
+from protocols.signing import load_bundle_file
+
+log = logging.getLogger(__name__)
+
+DEVICE_KEY_FILE = "device-key.pem"
+SERVE_SLICE_S = 0.2  # how long the loop waits for a card before doing its other chores
+
+LinkFactory = Callable[[Will, Callable[[LinkEvent], object]], Link]
+VerifierFactory = Callable[[DoorStationProfile], FaceVerifier]
+
+
+def _real_link(config: AgentConfig) -> LinkFactory:
+    def make(will: Will, notify: Callable[[LinkEvent], object]) -> Link:
+        from edge_agent.link.mqtt import MqttLink  # noqa: PLC0415 - paho only where needed
+
+        return MqttLink(config.broker, config.device_id, will, notify)
+
+    return make
+
+
+def _real_verifier(profile: DoorStationProfile) -> FaceVerifier:
+    from vision import FacePipeline  # noqa: PLC0415 - loading models is a start-up step
+
+    return FacePipeline(settings=profile.vision_settings())
+
+
+def door_parts(parts: StationParts) -> DoorParts:
+    """The door station's view of the parts the profile built; says what is missing."""
+    missing = [
+        name
+        for name, part in (
+            ("reader", parts.reader),
+            ("camera", parts.camera),
+            ("pins.relay", parts.relay),
+            ("pins.leds.green", parts.leds.get("green")),
+            ("pins.leds.red", parts.leds.get("red")),
+            ("pins.buzzer", parts.buzzer),
+            ("location", parts.location),
+        )
+        if part is None
+    ]
+    if missing:
+        raise ConfigError(
+            f"a door station needs {', '.join(missing)} in its firmware profile; add them"
+        )
+    assert parts.reader and parts.camera and parts.relay and parts.buzzer and parts.location
+    return DoorParts(
+        reader=parts.reader,
+        camera=parts.camera,
+        relay=parts.relay,
+        green=parts.leds["green"],
+        red=parts.leds["red"],
+        buzzer=parts.buzzer,
+        location=parts.location,
+    )
+
+
+def door_policy(profile: DoorStationProfile) -> DoorPolicy:
+    """The station's settings from the profile (vision's come from `profile.vision_settings`)."""
+    limits = profile.thresholds
+    return DoorPolicy(
+        frames=limits.frames_per_attempt,
+        geofence_radius_m=limits.geofence_radius_m,
+        relay_hold_s=profile.pins.relay.pulse_s if profile.pins.relay else 3.0,
+        keep_evidence=profile.features.evidence_crops,
+    )
+
+
+@dataclass
+class DoorAgent:
+    """One door station's runtime; `app()` gives its start/stop steps, `serve_until` its loop.
+
+    `book` is read at every tap, so a new bundle takes effect on the next card.
+    """
+
+    config: AgentConfig
+    profile: DoorStationProfile
+    book: Callable[[], DoorBook] = lambda: EMPTY_BOOK
+    make_link: LinkFactory | None = None
+    make_verifier: VerifierFactory = _real_verifier
+    make_parts: Callable[[DoorStationProfile], StationParts] = build_parts
+    notifier: Notifier = field(default_factory=Notifier)
+    wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    monotonic: Callable[[], float] = time.monotonic
+    is_clock_synced: Callable[[], bool | None] = kernel_clock_synced
+    clock_offset: ClockOffset = field(default_factory=ClockOffset)
+
+    outbox: Outbox | None = None
+    checkins: CheckInLog | None = None
+    parts: StationParts | None = None
+    verifier: FaceVerifier | None = None
+    uplink: Uplink | None = None
+    station: DoorStation | None = None
+    _alarm_on: bool = False
+
+    def app(self) -> App:
+        return App(
+            [
+                Step("store", self.open_store, self.close_store),
+                Step("hardware", self.start_hardware, self.stop_hardware),
+                Step("face models", self.load_models),
+                Step("link", self.start_link, self.stop_link),
+                Step("station", self.start_station),
+            ]
+        )
+
+    # --- steps -------------------------------------------------------------------------------
+
+    def open_store(self) -> None:
+        self.outbox = Outbox(self.config.outbox_path, max_items=self.config.outbox_max_items)
+        self.checkins = CheckInLog(self.config.data_dir / "checkins.sqlite3")
+
+    def close_store(self) -> None:
+        for store in (self.checkins, self.outbox):
+            if store is not None:
+                store.close()
+
+    def start_hardware(self) -> None:
+        self.parts = self.make_parts(self.profile)
+
+    def stop_hardware(self) -> None:
+        if self.parts is not None:
+            self.parts.close()
+
+    def load_models(self) -> None:
+        self.verifier = self.make_verifier(self.profile)
+
+    def start_link(self) -> None:
+        assert self.outbox is not None
+        config = self.config
+        sender = Sender(config.device_id, is_clock_synced=lambda: self.is_clock_synced() is True)
+        events: queue.Queue[UplinkEvent] = queue.Queue()
+        make_link = self.make_link or _real_link(config)
+        self.uplink = Uplink(
+            site=config.site,
+            sender=sender,
+            outbox=self.outbox,
+            link=make_link(last_will(config.site, sender), events.put),
+            birth=Birth(agent_version=__version__, profile=self.profile.name),
+            events=events,
+            max_message_bytes=config.max_message_bytes,
+            when_received=self._when_received,
+        )
+        self.uplink.subscribe(device_command_filter(config.site, config.device_id))
+        self.uplink.start()
+
+    def stop_link(self) -> None:
+        if self.uplink is not None:
+            self.uplink.stop()
+
+    def start_station(self) -> None:
+        assert self.parts and self.uplink and self.checkins and self.verifier
+        self.station = DoorStation(
+            parts=door_parts(self.parts),
+            book=self.book,
+            verifier=self.verifier,
+            record=self.uplink.record,
+            checkins=self.checkins,
+            policy=door_policy(self.profile),
+            wall_clock=self.wall_clock,
+            monotonic=self.monotonic,
+            evidence_dir=self.config.data_dir / "evidence",
+        )
+
+    # --- running -----------------------------------------------------------------------------
+
+    def serve_until(self, stop: threading.Event) -> None:
+        """Serve taps, heartbeats and the watchdog until `stop` is set."""
+        assert self.station is not None
+        heartbeat = Every(self.config.heartbeat_interval_s, self.monotonic, at_once=True)
+        watchdog_s = self.notifier.watchdog_interval_s
+        watchdog = Every(watchdog_s, self.monotonic, at_once=True) if watchdog_s else None
+        self.notifier.ready(f"serving {self.profile.name} as {self.config.device_id}")
+        while not stop.is_set():
+            self.station.serve(SERVE_SLICE_S)
+            if heartbeat.is_due():
+                self.send_heartbeat()
+            self._sound_alarm_if_full()
+            if watchdog is not None and watchdog.is_due():
+                self.notifier.watchdog()
+        self.notifier.stopping()
+
+    def send_heartbeat(self) -> None:
+        assert self.outbox is not None and self.uplink is not None
+        health = sample_health(
+            data_dir=self.config.data_dir,
+            agent_version=__version__,
+            bundle_version=self.book().version,
+            outbox_depth=self.outbox.count(),
+            outbox_full=self.outbox.is_full,
+            clock_offset_s=self.clock_offset.seconds,
+        )
+        self.uplink.record(Heartbeat(health=health))
+
+    def _sound_alarm_if_full(self) -> None:
+        """A full outbox means a long outage: decisions are still kept, but someone must look."""
+        assert self.outbox is not None and self.parts is not None
+        is_full = self.outbox.is_full
+        if is_full == self._alarm_on:
+            return
+        self._alarm_on = is_full
+        amber: StatusLed | None = self.parts.leds.get("amber")
+        if is_full:
+            log.error("outbox is full (%d messages): only decisions are kept", self.outbox.count())
+            if amber is not None:
+                amber.blink(0.5, 0.5)
+            if self.parts.buzzer is not None:
+                self.parts.buzzer.play(Beeps.ALARM)
+        elif amber is not None:
+            amber.off()
+
+    def _when_received(self, message: Received) -> None:
+        """Commands on the device's own topic; acting on them is the downlink's part."""
+        try:
+            topic = parse_topic(
+                message.topic, site=self.config.site, device_id=self.config.device_id
+            )
+            envelope = decode_on_topic(topic, message.body)
+        except ProtocolError as error:
+            log.warning("ignored a message on %s: %s", message.topic, error)
+            return
+        self.clock_offset.observe(
+            envelope.device_time, self.wall_clock(), retained=message.retained
+        )
+        log.info("command %s received; not acted on by this build", envelope.payload.type)
+
+
+def load_door_profile(config: AgentConfig) -> DoorStationProfile:
+    profile = load_profile(config.profile)
+    if not isinstance(profile, DoorStationProfile):
+        raise ConfigError(
+            f"profile {profile.name} is a {profile.station} station; `edge-agent run` serves door "
+            "stations; fix: name a door-station profile in the agent config"
+        )
+    return profile
+
+
+def load_book_file(config: AgentConfig, path: Path, *, allow_unsigned: bool) -> DoorBook:
+    """A bundle file read through the same model and checks as a bundle from the coordinator."""
+    key_path = config.data_dir / DEVICE_KEY_FILE
+    try:
+        device_key = read_private_key_pem(key_path.read_bytes())
+        bundle = load_bundle_file(path, allow_unsigned=allow_unsigned)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot read {error.filename}: {error.strerror}; fix: the bundle file must exist and "
+            f"the device key must be at {key_path} (PEM, made when the device was registered)"
+        ) from None
+    except ProtocolError as error:
+        raise ConfigError(f"bundle {path} refused: {error}") from None
+    if bundle.device_id != config.device_id:
+        raise ConfigError(f"bundle {path} is for {bundle.device_id}, not {config.device_id}")
+    return book_from_bundle(bundle, device_key)
+
+
+def run_door_station(
+    config: AgentConfig, stop: threading.Event, bundle: Path | None, *, allow_unsigned: bool
+) -> None:
+    """`edge-agent run`: start the steps, serve until stopped (SIGTERM), stop in reverse."""
+    profile = load_door_profile(config)
+    book = (
+        EMPTY_BOOK
+        if bundle is None
+        else load_book_file(config, bundle, allow_unsigned=allow_unsigned)
+    )
+    agent = DoorAgent(config, profile, book=lambda: book)
+    app = agent.app()
+    app.start()
+    try:
+        agent.serve_until(stop)
+    finally:
+        app.stop()
