@@ -308,6 +308,7 @@ DESIGN: dict[tuple[str, str], Cell] = {
     ("GET", "/api/v1/assignments/{record_id}"): Cell((A, M, S), item("/assignments/{}", lambda a, s: s.assignment.id), scoped=True),
     ("PATCH", "/api/v1/assignments/{assignment_id}"): Cell((A, M), body("/assignments/{}", lambda a, s: {"status": "absent"}, lambda a, s: fresh_assignment(a, s, AssignmentStatus.PROPOSED, mine=False)), scoped=True),
     ("DELETE", "/api/v1/assignments/{record_id}"): Cell((A, M), item("/assignments/{}", lambda a, s: fresh_assignment(a, s, AssignmentStatus.PROPOSED, mine=False)), scoped=True),
+    ("POST", "/api/v1/assignments/{assignment_id}/attendance"): Cell((A, M), body("/assignments/{}/attendance", lambda a, s: {"action": "check_in", "at": "2026-12-01T09:00:00Z", "reason": "reader broken"}, lambda a, s: fresh_assignment(a, s, AssignmentStatus.ACCEPTED, mine=False)), scoped=True),
     ("POST", "/api/v1/assignments/{assignment_id}/accept"): Cell((S,), item("/assignments/{}/accept", lambda a, s: fresh_assignment(a, s, AssignmentStatus.PROPOSED, mine=True)), scoped=True),
     ("POST", "/api/v1/assignments/{assignment_id}/decline"): Cell((S,), item("/assignments/{}/decline", lambda a, s: fresh_assignment(a, s, AssignmentStatus.PROPOSED, mine=True)), scoped=True),
     # what happened
