@@ -127,9 +127,20 @@ def serve(
     )
     typer.echo(f"coordinator on http://{settings.http_host}:{settings.http_port}/docs")
     logging.getLogger("coordinator").setLevel(logging.INFO)  # a server's log says what it does
+    server: uvicorn.Server | None = None
+
+    def when_ingest_dies(error: BaseException) -> None:
+        if server is not None:
+            server.should_exit = True  # a graceful stop, then the failure status below
+
     # The app trusts proxy headers itself, only from COORDINATOR_TRUSTED_PROXIES.
-    application = create_app(settings)
-    uvicorn.run(application, host=settings.http_host, port=settings.http_port, proxy_headers=False)
+    application = create_app(settings, when_ingest_dies=when_ingest_dies)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application, host=settings.http_host, port=settings.http_port, proxy_headers=False
+        )
+    )
+    server.run()
     worker = application.state.ingest
     if worker is not None and worker.failure is not None:
         typer.echo(f"coordinator: the ingest worker died: {worker.failure!r}", err=True)

@@ -22,7 +22,6 @@ from coordinator.services.audit import Actor, record_change
 from vision.errors import PhotoFormatError
 from vision.photos import MAX_PHOTO_BYTES, MAX_PIXELS, decode_photo
 
-MODEL = "face_embedder_fp32"
 MAX_PHOTOS = 10
 
 

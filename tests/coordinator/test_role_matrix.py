@@ -6,6 +6,7 @@ fails the test, so a new route cannot ship without a decision about who may call
 """
 
 import itertools
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -242,6 +243,12 @@ DESIGN: dict[tuple[str, str], Cell] = {
     ("GET", "/api/v1/me"): Cell(EVERY, listing("/me")),
     ("GET", "/api/v1/events"): Cell((A, T), listing("/events")),
     ("GET", "/api/v1/events/{record_id}"): Cell((A, T), item("/events/{}", lambda a, s: _event(a))),
+    ("GET", "/api/v1/dead-letters"): Cell((A, T), listing("/dead-letters")),
+    ("GET", "/api/v1/dead-letters/{record_id}"): Cell((A, T), item("/dead-letters/{}", lambda a, s: _add(a, m.DeadLetter(topic="t", body=b"\xff", size=1, reason="r")))),
+    ("GET", "/api/v1/sequence-gaps"): Cell((A, T), listing("/sequence-gaps")),
+    ("GET", "/api/v1/sequence-gaps/{record_id}"): Cell((A, T), item("/sequence-gaps/{}", lambda a, s: _add(a, m.SequenceGap(device_id="door-1", boot_id=uuid.uuid4(), first_seq=2, last_seq=3, opened_at=START)))),
+    ("GET", "/api/v1/device-presence"): Cell((A, T), listing("/device-presence")),
+    ("GET", "/api/v1/device-presence/{record_id}"): Cell((A, T), item("/device-presence/{}", lambda a, s: _store(a, m.DevicePresence(device_id=f"p-{_n()}", is_online=True, changed_at=START, last_seen_at=START)))),
     # places
     ("GET", "/api/v1/sites"): Cell((A, M, T), listing("/sites")),
     ("POST", "/api/v1/sites"): Cell((A,), body("/sites", lambda a, s: {"code": f"s-{_n()}", "name": "S", "time_zone": "UTC"})),
