@@ -17,16 +17,21 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from coordinator.core.config import Settings
 from coordinator.db import models as m
 from coordinator.db.enums import Role
 from coordinator.db.migrate import upgrade
 from coordinator.db.session import make_engine, make_sessionmaker
 from coordinator.schemas.csv_io import CsvKind
+from coordinator.services.accounts import Invitations
 from coordinator.services.audit import Actor
 from coordinator.services.csv_io import import_csv
 from coordinator.services.scope import Scope
 
 HEADER = "site_code,building_code,room_code,name,capacity,latitude,longitude,geofence_radius_m\n"
+
+
+BENCH_SECRET = "bench-only-secret-key-not-for-production-use-0123456789"
 
 
 def rooms_file(rows: int) -> bytes:
@@ -59,7 +64,13 @@ def run(url: str, rows: int) -> None:
         with sessions() as session:
             started = time.perf_counter()
             result = import_csv(
-                session, CsvKind.ROOMS, data, actor=actor, scope=scope, dry_run=dry_run
+                session,
+                CsvKind.ROOMS,
+                data,
+                actor=actor,
+                scope=scope,
+                invitations=Invitations(Settings(secret_key=BENCH_SECRET), m.utc_now()),
+                dry_run=dry_run,
             )
             session.commit()
             seconds = time.perf_counter() - started

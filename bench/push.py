@@ -364,7 +364,9 @@ def push(count: int, work: Path, url: str, secret: SecretStr) -> None:
         cpu_before = coordinator.cpu_seconds()
         started = time.perf_counter()
         print(f"change at {datetime.now(UTC).isoformat()}")
-        site_id = httpx.get(f"{coordinator.url}/api/v1/sites", headers=headers).json()["items"][0]["id"]
+        site_id = httpx.get(f"{coordinator.url}/api/v1/sites", headers=headers).json()["items"][0][
+            "id"
+        ]
         answer = httpx.patch(f"{coordinator.url}/api/v1/sites/{site_id}",
                              json={"time_zone": "Europe/Vienna"}, headers=headers)  # fmt: skip
         answer.raise_for_status()
@@ -372,8 +374,10 @@ def push(count: int, work: Path, url: str, secret: SecretStr) -> None:
             raise SystemExit("not every device applied the new bundle within 120 s")
         last_ack = max(d.applied[2] for d in fleet.devices.values())
         first_ack = min(d.applied[2] for d in fleet.devices.values())
-        print(f"first device applied after {first_ack - started:.2f} s (change request "
-              f"{answer.elapsed.total_seconds():.2f} s)")
+        print(
+            f"first device applied after {first_ack - started:.2f} s (change request "
+            f"{answer.elapsed.total_seconds():.2f} s)"
+        )
         elapsed = last_ack - started
         fleet.run_until(lambda: False, 2)  # let the coordinator take the last acks
         cpu = coordinator.cpu_seconds() - cpu_before

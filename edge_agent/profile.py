@@ -283,15 +283,6 @@ ReaderConfig = Annotated[
 ]
 
 
-class CameraQr(_Section):
-    """QR codes decoded from the station's own camera frames (`hardware/qr_camera.py`)."""
-
-    driver: Literal["camera"]
-    decoder: Literal["zxing", "pyzbar"] = Field(
-        default="zxing", description="zxing-cpp (measured better), or pyzbar on Debian's libzbar0."
-    )
-
-
 class EvdevQr(_Section):
     """A USB HID QR scanner that types the code's text, grabbed like a card reader."""
 
