@@ -100,7 +100,7 @@ PAYLOADS: dict[type[m.WireModel], st.SearchStrategy[Any]] = {
         key_id=st.none() | st.from_regex(r"\A[A-Za-z0-9_-]{1,64}\Z"),
         signature=st.none()
         | st.binary(min_size=64, max_size=64).map(lambda raw: base64.b64encode(raw).decode()),
-        body=st.text(max_size=300),
+        body=st.text(storable, max_size=300),
     ),
     m.CommandResult: st.builds(
         m.CommandResult,
