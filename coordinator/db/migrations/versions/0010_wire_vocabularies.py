@@ -50,9 +50,28 @@ def downgrade() -> None:
             )
 
 
-CODES_OF_0002 = (
-    "ok unknown_card card_suspended no_face several_faces face_quality_low face_mismatch "
-    "face_uncertain not_live no_template outside_geofence no_assignment outside_window "
-    "pass_malformed pass_forged pass_expired pass_not_yet_valid pass_revoked wrong_zone "
-    "outside_hours anti_passback no_bundle hardware_fault"
-).split()
+CODES_OF_0002 = [
+    "ok",
+    "unknown_card",
+    "card_suspended",
+    "no_face",
+    "several_faces",
+    "face_quality_low",
+    "face_mismatch",
+    "face_uncertain",
+    "not_live",
+    "no_template",
+    "outside_geofence",
+    "no_assignment",
+    "outside_window",
+    "pass_malformed",
+    "pass_forged",
+    "pass_expired",
+    "pass_not_yet_valid",
+    "pass_revoked",
+    "wrong_zone",
+    "outside_hours",
+    "anti_passback",
+    "no_bundle",
+    "hardware_fault",
+]
