@@ -16,12 +16,14 @@ from coordinator.bundles import keys
 from coordinator.core.config import Settings
 from coordinator.core.passwords import Passwords
 from coordinator.db.migrate import upgrade
-from coordinator.db.models import BundleSync
+from coordinator.db.models import BundleSync, utc_now
 from coordinator.db.session import transaction
 from coordinator.errors import CoordinatorError, SettingsError
 from coordinator.schemas.csv_io import CsvKind
+from coordinator.services.accounts import Invitations
 from coordinator.services.audit import verify_chain
 from coordinator.services.csv_io import CsvRejectedError, admin_actor, import_csv
+from coordinator.services.mail import deliver_pending, is_mail_configured
 from protocols import decode
 
 app = typer.Typer(add_completion=False, help="Campus coordinator.", no_args_is_help=True)
@@ -87,7 +89,13 @@ def import_csv_file(
         with transaction(settings.database_url) as session:
             actor, scope = admin_actor(session, as_email, address="cli")
             result = import_csv(
-                session, kind, file.read_bytes(), actor=actor, scope=scope, dry_run=dry_run
+                session,
+                kind,
+                file.read_bytes(),
+                actor=actor,
+                scope=scope,
+                invitations=Invitations(settings, utc_now()),
+                dry_run=dry_run,
             )
     except CsvRejectedError as rejected:
         for problem in rejected.problems:
@@ -119,13 +127,42 @@ def serve(
     )
     typer.echo(f"coordinator on http://{settings.http_host}:{settings.http_port}/docs")
     logging.getLogger("coordinator").setLevel(logging.INFO)  # a server's log says what it does
+    server: uvicorn.Server | None = None
+
+    def when_ingest_dies(error: BaseException) -> None:
+        if server is not None:
+            server.should_exit = True  # a graceful stop, then the failure status below
+
     # The app trusts proxy headers itself, only from COORDINATOR_TRUSTED_PROXIES.
-    application = create_app(settings)
-    uvicorn.run(application, host=settings.http_host, port=settings.http_port, proxy_headers=False)
+    application = create_app(settings, when_ingest_dies=when_ingest_dies)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application, host=settings.http_host, port=settings.http_port, proxy_headers=False
+        )
+    )
+    server.run()
     worker = application.state.ingest
     if worker is not None and worker.failure is not None:
         typer.echo(f"coordinator: the ingest worker died: {worker.failure!r}", err=True)
         raise typer.Exit(70)  # EX_SOFTWARE: systemd's Restart=on-failure starts it again
+
+
+mail = typer.Typer(help="The mail outbox (invites and password links).", no_args_is_help=True)
+app.add_typer(mail, name="mail")
+
+
+@mail.command("send")
+def send_mail(database_url: DatabaseOption = None) -> None:
+    """Hand queued mail to the SMTP server; run from a timer to retry what failed."""
+    settings = load_settings(database_url=database_url)
+    if not is_mail_configured(settings):
+        typer.echo("coordinator: set COORDINATOR_SMTP_HOST to send mail", err=True)
+        raise typer.Exit(1)
+    with transaction(settings.database_url) as session:
+        delivery = deliver_pending(session, settings, now=utc_now())
+    typer.echo(f"mail: sent {delivery.sent}, failed {delivery.failed}")
+    if delivery.failed:
+        raise typer.Exit(1)
 
 
 audit = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
