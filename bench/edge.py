@@ -256,6 +256,7 @@ def main() -> None:
             "window",
             "commit",
             "total",
+            "total CPU",
         ]
         for stage in order:
             if stage in per_tap:
