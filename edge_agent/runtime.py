@@ -22,7 +22,8 @@ from edge_agent.clock import ClockOffset, kernel_clock_synced
 from edge_agent.config import AgentConfig
 from edge_agent.errors import ConfigError
 from edge_agent.hardware.base import Beeps, StatusLed
-from edge_agent.hardware.factory import StationParts, build_parts
+from edge_agent.hardware.factory import StationParts, build_parts, tamper_monitor
+from edge_agent.hardware.tamper import TamperKind, TamperMonitor
 from edge_agent.health import sample_health
 from edge_agent.link.base import Link, LinkEvent, Received, Will
 from edge_agent.profile import DoorStationProfile, load_profile
@@ -37,6 +38,9 @@ from protocols import (
     Heartbeat,
     ProtocolError,
     Sender,
+    Severity,
+    Violation,
+    ViolationType,
     decode_on_topic,
     device_command_filter,
     parse_topic,
@@ -47,6 +51,13 @@ from protocols.signing import load_bundle_file
 log = logging.getLogger(__name__)
 
 DEVICE_KEY_FILE = "device-key.pem"
+SCENE_REFERENCE_FILE = "scene-reference.npy"
+TAMPER_SEVERITY = {
+    TamperKind.DOOR_FORCED_OPEN: Severity.HIGH,
+    TamperKind.DOOR_HELD_OPEN: Severity.MEDIUM,
+    TamperKind.CAMERA_COVERED: Severity.HIGH,
+    TamperKind.CAMERA_MOVED: Severity.MEDIUM,
+}
 SERVE_SLICE_S = 0.2  # how long the loop waits for a card before doing its other chores
 
 LinkFactory = Callable[[Will, Callable[[LinkEvent], object]], Link]
@@ -135,6 +146,7 @@ class DoorAgent:
     verifier: FaceVerifier | None = None
     uplink: Uplink | None = None
     station: DoorStation | None = None
+    tamper: TamperMonitor | None = None
     _alarm_on: bool = False
 
     def app(self) -> App:
@@ -145,6 +157,7 @@ class DoorAgent:
                 Step("face models", self.load_models),
                 Step("link", self.start_link, self.stop_link),
                 Step("station", self.start_station),
+                Step("tamper watch", self.start_tamper_watch),
             ]
         )
 
@@ -206,6 +219,17 @@ class DoorAgent:
             evidence_dir=self.config.data_dir / "evidence",
         )
 
+    def start_tamper_watch(self) -> None:
+        """The door contact and camera watches the profile's features ask for."""
+        assert self.parts is not None and self.station is not None
+        self.tamper = tamper_monitor(
+            self.parts,
+            self.profile,
+            reference_path=self.config.data_dir / SCENE_REFERENCE_FILE,
+            clock=self.monotonic,
+        )
+        self.station.when_unlocking = self.tamper.grant
+
     # --- running -----------------------------------------------------------------------------
 
     def serve_until(self, stop: threading.Event) -> None:
@@ -217,6 +241,7 @@ class DoorAgent:
         self.notifier.ready(f"serving {self.profile.name} as {self.config.device_id}")
         while not stop.is_set():
             self.station.serve(SERVE_SLICE_S)
+            self.report_tamper()
             if heartbeat.is_due():
                 self.send_heartbeat()
             self._sound_alarm_if_full()
@@ -235,6 +260,21 @@ class DoorAgent:
             clock_offset_s=self.clock_offset.seconds,
         )
         self.uplink.record(Heartbeat(health=health))
+
+    def report_tamper(self) -> None:
+        """Each new tamper finding becomes a violation event."""
+        if self.tamper is None or self.uplink is None:
+            return
+        for finding in self.tamper.poll():
+            log.warning("tamper: %s (%s)", finding.kind, finding.detail)
+            self.uplink.record(
+                Violation(
+                    violation_type=ViolationType.TAMPER,
+                    severity=TAMPER_SEVERITY[finding.kind],
+                    confidence=min(max(finding.confidence, 0.0), 1.0),
+                    detail=f"{finding.kind}: {finding.detail}"[:500],
+                )
+            )
 
     def _sound_alarm_if_full(self) -> None:
         """A full outbox means a long outage: decisions are still kept, but someone must look."""

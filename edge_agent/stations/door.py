@@ -144,6 +144,7 @@ class DoorStation:
         wall_clock: Callable[[], datetime],
         monotonic: Callable[[], float] = time.monotonic,
         evidence_dir: Path | None = None,
+        when_unlocking: Callable[[float], object] | None = None,
     ) -> None:
         self.parts = parts
         self._book = book
@@ -154,6 +155,7 @@ class DoorStation:
         self._now = wall_clock
         self._monotonic = monotonic
         self._evidence_dir = evidence_dir
+        self.when_unlocking = when_unlocking
 
     def serve(self, timeout_s: float) -> DoorDecision | None:
         """Wait up to `timeout_s` for a card and handle it; None if no card came."""
@@ -260,6 +262,8 @@ class DoorStation:
         parts = self.parts
         try:
             if decision.is_accepted:
+                if self.when_unlocking is not None:  # the door watch: this opening is granted
+                    self.when_unlocking(self.policy.relay_hold_s)
                 parts.relay.pulse(self.policy.relay_hold_s)
                 parts.green.blink(self.policy.relay_hold_s, 0.0, times=1)
                 parts.buzzer.play(Beeps.ACCEPTED)
