@@ -283,15 +283,6 @@ ReaderConfig = Annotated[
 ]
 
 
-class CameraQr(_Section):
-    """QR codes decoded from the station's own camera frames (`hardware/qr_camera.py`)."""
-
-    driver: Literal["camera"]
-    decoder: Literal["zxing", "pyzbar"] = Field(
-        default="zxing", description="zxing-cpp (measured better), or pyzbar on Debian's libzbar0."
-    )
-
-
 class EvdevQr(_Section):
     """A USB HID QR scanner that types the code's text, grabbed like a card reader."""
 
@@ -299,6 +290,15 @@ class EvdevQr(_Section):
     device: DevicePath
     grab: bool = True
     max_chars: int = Field(default=1024, ge=16, le=4096)
+
+
+class CameraQr(_Section):
+    """QR passes read from the station's camera frames (edge_agent/hardware/qr_camera.py)."""
+
+    driver: Literal["camera"]
+    decoder: Literal["zxing+pyzbar", "zxing", "pyzbar"] = Field(
+        default="zxing+pyzbar", description="Chosen by measurement: docs/performance.md."
+    )
 
 
 class FakeQrConfig(_Section):
@@ -359,11 +359,23 @@ LocationConfig = Annotated[
 class Thresholds(_Section):
     """The numbers a station decides with."""
 
-    face_distance: float = Field(
-        default=0.6, gt=0, lt=2, description="L2 distance below which a face is the person."
+    face_model: str | None = Field(
+        default=None,
+        description="Face embedder model (a models/MANIFEST name, e.g. sface-2021dec); templates "
+        "of another model are not compared. Unset: the manifest's default.",
     )
-    face_margin: float = Field(
-        default=0.05, ge=0, lt=1, description="Band of +- margin around it that is 'uncertain'."
+    face_distance: float | None = Field(
+        default=None,
+        gt=0,
+        le=2,
+        description="L2 distance below which a face is the person; unset: the model's "
+        "calibrated threshold from models/MANIFEST.",
+    )
+    face_margin: float | None = Field(
+        default=None,
+        ge=0,
+        lt=1,
+        description="Band of +- margin around it that is 'uncertain'; set with face_distance.",
     )
     liveness: LivenessStrength = LivenessStrength.NORMAL
     frames_per_attempt: int = Field(default=5, ge=1, le=30, description="Frames captured per tap.")
@@ -381,7 +393,9 @@ class Thresholds(_Section):
 
     @model_validator(mode="after")
     def _margin_inside_threshold(self) -> Self:
-        if self.face_margin >= self.face_distance:
+        if (self.face_distance is None) != (self.face_margin is None):
+            raise ValueError("set face_distance and face_margin together (or neither)")
+        if self.face_margin is not None and self.face_margin >= (self.face_distance or 0):
             raise ValueError("face_margin must be smaller than face_distance")
         return self
 
@@ -433,8 +447,14 @@ class _ProfileBase(_Section):
     def vision_settings(self, num_threads: int = 1) -> VisionSettings:
         """What `vision` receives from this profile: the one conversion, kept here."""
         limits = self.thresholds
+        match = (
+            None  # the model's calibration in models/MANIFEST
+            if limits.face_distance is None or limits.face_margin is None
+            else MatchPolicy(threshold=limits.face_distance, margin=limits.face_margin)
+        )
         return VisionSettings(
-            match=MatchPolicy(threshold=limits.face_distance, margin=limits.face_margin),
+            match=match,
+            embedder_model=limits.face_model,
             liveness=LivenessPolicy(strength=limits.liveness),
             num_threads=num_threads,
         )

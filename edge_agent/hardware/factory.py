@@ -251,7 +251,9 @@ def _qr_scanner(profile: GateStationProfile, camera: Camera | None) -> QrScanner
         # The scanner reads the station's camera, so it is built from that part, not a section.
         try:
             qr_camera = importlib.import_module("edge_agent.hardware.qr_camera")
-            importlib.import_module("zxingcpp" if profile.qr.decoder == "zxing" else "pyzbar")
+            for decoder, module in (("zxing", "zxingcpp"), ("pyzbar", "pyzbar")):
+                if decoder in profile.qr.decoder:  # "zxing+pyzbar" needs both
+                    importlib.import_module(module)
         except ImportError as error:
             raise DriverUnavailableError(
                 "camera QR scanner",

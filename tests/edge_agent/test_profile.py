@@ -44,12 +44,14 @@ def test_station_type_chooses_the_model() -> None:
 
 
 def test_vision_receives_the_profile_thresholds(tmp_path: Path) -> None:
-    text = SIM.replace("face_distance: 0.6", "face_distance: 0.55").replace(
+    text = SIM.replace("face_distance: 1.128", "face_distance: 1.05").replace(
         "liveness: normal", "liveness: strict"
     )
     settings = load_profile(write(tmp_path, text)).vision_settings()
-    assert settings.match.threshold == 0.55
-    assert settings.match.margin == 0.05
+    assert settings.match is not None
+    assert settings.match.threshold == 1.05
+    assert settings.match.margin == 0.04
+    assert settings.embedder_model == "sface-2021dec"
     assert settings.liveness.strength is LivenessStrength.STRICT
 
 
@@ -98,7 +100,12 @@ def test_a_pin_used_twice_names_both_uses(tmp_path: Path) -> None:
 
 
 def test_margin_must_be_inside_the_threshold(tmp_path: Path) -> None:
-    message = error_of(tmp_path, SIM.replace("face_margin: 0.05", "face_margin: 0.7"))
+    message = error_of(
+        tmp_path,
+        SIM.replace("face_margin: 0.04", "face_margin: 0.9").replace(
+            "face_distance: 1.128", "face_distance: 0.8"
+        ),
+    )
     assert "field thresholds" in message and "face_margin" in message
 
 
