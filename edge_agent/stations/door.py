@@ -9,6 +9,7 @@ code; the first refusal wins. The station is pure apart from its parts, its cloc
 """
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -217,7 +218,8 @@ class DoorStation:
         templates = attempt.person.templates()  # opened in memory for this attempt only
         verification = self._verifier.verify(attempt.frames, templates)
         distance = verification.decision.distance
-        attempt.face_distance = None if distance is None else round(max(distance, 0.0), 4)
+        if distance is not None and math.isfinite(distance):  # the wire refuses NaN and inf
+            attempt.face_distance = round(max(distance, 0.0), 4)
         code = face_reason_code(verification.decision.reason)
         return None if code is ReasonCode.OK else code
 
