@@ -20,6 +20,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def stages(
     samples: dict[str, list[float]],
 ) -> None:
     """The attempt's stages one by one, as FacePipeline.verify runs them."""
-    looks = [timed(samples, "look", lambda f=f: pipeline.look(f)) for f in frames]
+    looks = [timed(samples, "look", partial(pipeline.look, f)) for f in frames]
     usable = [look for look in looks if isinstance(look, FaceLook)]
     if len(usable) < 2:
         return
@@ -73,7 +74,7 @@ def stages(
     frontal = sorted(usable, key=lambda u: abs(signed_yaw_ratio(u.face)))
     chosen = frontal[: pipeline.settings.embed_frames]
     descriptors = [
-        timed(samples, "embed", lambda u=u: pipeline.embedder.embed(u.chip)) for u in chosen
+        timed(samples, "embed", partial(pipeline.embedder.embed, u.chip)) for u in chosen
     ]
     mean = np.mean(descriptors, axis=0).astype(np.float32)
     timed(samples, "compare", lambda: compare(mean, templates, pipeline.match))
@@ -95,7 +96,7 @@ def measure(
     for _ in range(rounds):
         for frames in attempts:
             stages(pipeline, frames, templates, samples)
-            timed(samples, "attempt", lambda frames=frames: pipeline.verify(frames, templates))
+            timed(samples, "attempt", partial(pipeline.verify, frames, templates))
     spec = pipeline.embedder.spec
     cells = [
         f"{stage} {statistics.median(samples[stage]):6.1f}/{np.percentile(samples[stage], 95):6.1f}"
