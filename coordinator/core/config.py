@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         ge=0,
         description="How long the broker queues events for a stopped ingest worker.",
     )
+    mqtt_receive_maximum: int = Field(
+        default=1000,
+        ge=1,
+        le=65535,
+        description="Deliveries the broker may send before our acks (MQTT v5 Receive Maximum).",
+    )
     secret_key: SecretStr = Field(
         min_length=32,
         max_length=1024,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from coordinator.core.keys import KeyPurpose, derive_key
 from coordinator.db.models import FaceTemplate, User
 from coordinator.enrolment import Enrolment, EnrolmentRules, FaceReader, enrol, seal_templates
-from coordinator.errors import InvalidInputError
+from coordinator.errors import InvalidInputError, NotFoundError
 from coordinator.services.audit import Actor, record_change
 from vision.errors import PhotoFormatError
 from vision.photos import MAX_PHOTO_BYTES, MAX_PIXELS, decode_photo
@@ -29,6 +29,22 @@ MAX_PHOTOS = 10
 class PhotoProblem:
     photo: str
     reason: str
+
+
+@dataclass(frozen=True)
+class PhotoOutcome:
+    """What became of one photo: used for a template, or why not."""
+
+    photo: str
+    used: bool
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class EnrolmentReport:
+    model: str
+    templates: int
+    photos: list[PhotoOutcome]
 
 
 class SharedReader:
@@ -58,6 +74,45 @@ def decode_photos(uploads: Mapping[str, bytes]) -> tuple[dict[str, np.ndarray], 
         except PhotoFormatError as error:
             problems.append(PhotoProblem(name, error.detail))
     return decoded, problems
+
+
+def find_person(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFoundError(f"no user with id {user_id}")
+    return user
+
+
+def enrol_face(
+    session: Session,
+    user: User,
+    *,
+    uploads: Mapping[str, bytes],
+    reader: SharedReader,
+    secret: SecretStr,
+    actor: Actor,
+    rules: EnrolmentRules | None = None,
+) -> EnrolmentReport:
+    """Photos in, the person's sealed templates replaced, a report per photo out.
+
+    Refused (InvalidInputError, naming every unusable photo) when too few photos are usable.
+    """
+    rules = rules or EnrolmentRules()
+    decoded, problems = decode_photos(uploads)
+    enrolment = reader.enrol(decoded, rules)
+    outcomes = [PhotoOutcome(p.photo, used=False, reason=p.reason) for p in problems] + [
+        PhotoOutcome(v.photo_id, used=v.is_used, reason=None if v.reason is None else str(v.reason))
+        for v in enrolment.verdicts
+    ]
+    if not enrolment.is_complete:
+        refused = "; ".join(f"{o.photo}: {o.reason}" for o in outcomes if not o.used)
+        raise InvalidInputError(
+            f"photos: {len(enrolment.templates)} usable, {rules.min_photos} needed ({refused})"
+        )
+    stored = store_templates(
+        session, user, enrolment, model=reader.model, secret=secret, actor=actor
+    )
+    return EnrolmentReport(model=stored.model, templates=len(enrolment.templates), photos=outcomes)
 
 
 def store_templates(

@@ -115,7 +115,7 @@ def book_from_bundle(bundle: Bundle, device_key: X25519PrivateKey) -> DoorBook:
     fence = bundle.binding.geofence
     geofence = None if fence is None else Geofence(fence.latitude, fence.longitude, fence.radius_m)
     return DoorBook(
-        hash_card=_card_hasher(card_key),
+        hash_card=card_hasher(card_key),
         people=people,
         geofence=geofence,
         version=bundle.version,
@@ -133,7 +133,7 @@ def _assignment(session: BundleSession, assignment_ref: str | None) -> Assignmen
     )
 
 
-def _card_hasher(card_key: bytes | None) -> Callable[[str], str]:
+def card_hasher(card_key: bytes | None) -> Callable[[str], str]:
     def hash_card(uid: str) -> str:
         if card_key is None:
             return ""  # a bundle without a card key knows no cards
