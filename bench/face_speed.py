@@ -120,6 +120,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=12, help="photos (attempts) to use")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, nargs="+", default=[1])
+    parser.add_argument("--models", nargs="+", help="model/variant, e.g. sface-2021dec/fp16")
     args = parser.parse_args()
     if args.faces is None:
         raise SystemExit("no face photos: pass a folder (see bench/face_speed.py)")
@@ -129,6 +130,8 @@ def main() -> None:
     print("look = detect + second look + quality gate + align, per frame; embed per chosen frame")
     for filename, entry in model_entries(DEFAULT_MODELS_DIR).items():
         if "model" not in entry:
+            continue
+        if args.models and f"{entry['model']}/{entry['variant']}" not in args.models:
             continue
         for strength in (LivenessStrength.NORMAL, LivenessStrength.STRICT):
             for threads in args.threads:
