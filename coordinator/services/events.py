@@ -38,6 +38,7 @@ class IngestReport:
     dead_letters: int
     stored_by_kind: Counter[str] = field(default_factory=Counter)
     dead_by_reason: Counter[str] = field(default_factory=Counter)
+    new_events: list[tuple[int, Envelope]] = field(default_factory=list)  # (row id, envelope)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ def ingest(
         dead_letters=sum(dead_by_reason.values()),
         stored_by_kind=Counter(item.envelope.payload.type for item in new.values()),
         dead_by_reason=dead_by_reason,
+        new_events=[(event_id, item.envelope) for event_id, item in new.items()],
     )
 
 
