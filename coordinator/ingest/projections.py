@@ -36,23 +36,25 @@ class RefusedError(NotFoundError):
 
 def project(session: Session, events: Iterable[tuple[int, Envelope]]) -> dict[int, str]:
     """Project each new event; returns the refusal of each event that could not be projected."""
+    projected = [(i, e) for i, e in events if isinstance(e.payload, Projected)]
+    if not projected:
+        return {}
+    device_ids = {envelope.device_id for _, envelope in projected}
+    devices = {d.id: d for d in session.scalars(select(Device).where(Device.id.in_(device_ids)))}
     refusals: dict[int, str] = {}
-    devices: dict[str, Device | None] = {}
-    for event_id, envelope in events:
-        payload = envelope.payload
-        if not isinstance(payload, Projected):
-            continue
-        device_id = envelope.device_id
-        if device_id not in devices:
-            devices[device_id] = session.get(Device, device_id)
+    for event_id, envelope in projected:
         try:
-            device = _registered(devices[device_id], device_id)
+            device = _registered(devices.get(envelope.device_id), envelope.device_id)
+            handler = _HANDLERS[type(envelope.payload)]  # type: ignore[index]
             with session.begin_nested():
-                _HANDLERS[type(payload)](session, device, event_id, envelope)
+                handler(session, device, event_id, envelope)
         except (CoordinatorError, ProtocolError) as error:
             refusals[event_id] = str(error)[:500]
-    for event_id, refusal in refusals.items():
-        session.execute(update(Event).where(Event.id == event_id).values(refusal=refusal))
+    if refusals:
+        session.execute(
+            update(Event),
+            [{"id": event_id, "refusal": refusal} for event_id, refusal in refusals.items()],
+        )
     return refusals
 
 
