@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from edge_agent import __version__
 from edge_agent.app import App, Step
 from edge_agent.clock import ClockOffset, kernel_clock_synced
@@ -41,6 +43,7 @@ from protocols import (
     device_command_filter,
     parse_topic,
 )
+from protocols.bundle import Bundle
 from protocols.sealing import read_private_key_pem
 from protocols.signing import load_bundle_file
 
@@ -171,22 +174,14 @@ class DoorAgent:
 
     def start_link(self) -> None:
         assert self.outbox is not None
-        config = self.config
-        sender = Sender(config.device_id, is_clock_synced=lambda: self.is_clock_synced() is True)
-        events: queue.Queue[UplinkEvent] = queue.Queue()
-        make_link = self.make_link or _real_link(config)
-        self.uplink = Uplink(
-            site=config.site,
-            sender=sender,
-            outbox=self.outbox,
-            link=make_link(last_will(config.site, sender), events.put),
-            birth=Birth(agent_version=__version__, profile=self.profile.name),
-            events=events,
-            max_message_bytes=config.max_message_bytes,
+        self.uplink = start_uplink(
+            self.config,
+            self.outbox,
+            profile_name=self.profile.name,
+            make_link=self.make_link,
+            is_clock_synced=self.is_clock_synced,
             when_received=self._when_received,
         )
-        self.uplink.subscribe(device_command_filter(config.site, config.device_id))
-        self.uplink.start()
 
     def stop_link(self) -> None:
         if self.uplink is not None:
@@ -226,15 +221,9 @@ class DoorAgent:
 
     def send_heartbeat(self) -> None:
         assert self.outbox is not None and self.uplink is not None
-        health = sample_health(
-            data_dir=self.config.data_dir,
-            agent_version=__version__,
-            bundle_version=self.book().version,
-            outbox_depth=self.outbox.count(),
-            outbox_full=self.outbox.is_full,
-            clock_offset_s=self.clock_offset.seconds,
+        self.uplink.record(
+            heartbeat(self.config, self.outbox, self.book().version, self.clock_offset)
         )
-        self.uplink.record(Heartbeat(health=health))
 
     def _sound_alarm_if_full(self) -> None:
         """A full outbox means a long outage: decisions are still kept, but someone must look."""
@@ -254,19 +243,66 @@ class DoorAgent:
             amber.off()
 
     def _when_received(self, message: Received) -> None:
-        """Commands on the device's own topic; acting on them is the downlink's part."""
-        try:
-            topic = parse_topic(
-                message.topic, site=self.config.site, device_id=self.config.device_id
-            )
-            envelope = decode_on_topic(topic, message.body)
-        except ProtocolError as error:
-            log.warning("ignored a message on %s: %s", message.topic, error)
-            return
-        self.clock_offset.observe(
-            envelope.device_time, self.wall_clock(), retained=message.retained
-        )
-        log.info("command %s received; not acted on by this build", envelope.payload.type)
+        note_command(self.config, message, self.clock_offset, self.wall_clock())
+
+
+# --- what every station's runtime shares (the gate's is edge_agent/gate_runtime.py) -----------
+
+
+def start_uplink(
+    config: AgentConfig,
+    outbox: Outbox,
+    *,
+    profile_name: str,
+    make_link: LinkFactory | None,
+    is_clock_synced: Callable[[], bool | None],
+    when_received: Callable[[Received], None],
+) -> Uplink:
+    """The device's uplink on its outbox, subscribed to its own commands, started."""
+    sender = Sender(config.device_id, is_clock_synced=lambda: is_clock_synced() is True)
+    events: queue.Queue[UplinkEvent] = queue.Queue()
+    link_factory = make_link or _real_link(config)
+    uplink = Uplink(
+        site=config.site,
+        sender=sender,
+        outbox=outbox,
+        link=link_factory(last_will(config.site, sender), events.put),
+        birth=Birth(agent_version=__version__, profile=profile_name),
+        events=events,
+        max_message_bytes=config.max_message_bytes,
+        when_received=when_received,
+    )
+    uplink.subscribe(device_command_filter(config.site, config.device_id))
+    uplink.start()
+    return uplink
+
+
+def heartbeat(
+    config: AgentConfig, outbox: Outbox, bundle_version: int | None, clock_offset: ClockOffset
+) -> Heartbeat:
+    health = sample_health(
+        data_dir=config.data_dir,
+        agent_version=__version__,
+        bundle_version=bundle_version,
+        outbox_depth=outbox.count(),
+        outbox_full=outbox.is_full,
+        clock_offset_s=clock_offset.seconds,
+    )
+    return Heartbeat(health=health)
+
+
+def note_command(
+    config: AgentConfig, message: Received, clock_offset: ClockOffset, now: datetime
+) -> None:
+    """Commands on the device's own topic; acting on them is the downlink's part."""
+    try:
+        topic = parse_topic(message.topic, site=config.site, device_id=config.device_id)
+        envelope = decode_on_topic(topic, message.body)
+    except ProtocolError as error:
+        log.warning("ignored a message on %s: %s", message.topic, error)
+        return
+    clock_offset.observe(envelope.device_time, now, retained=message.retained)
+    log.info("command %s received; not acted on by this build", envelope.payload.type)
 
 
 def load_door_profile(config: AgentConfig) -> DoorStationProfile:
@@ -281,6 +317,13 @@ def load_door_profile(config: AgentConfig) -> DoorStationProfile:
 
 def load_book_file(config: AgentConfig, path: Path, *, allow_unsigned: bool) -> DoorBook:
     """A bundle file read through the same model and checks as a bundle from the coordinator."""
+    return book_from_bundle(*read_bundle_file(config, path, allow_unsigned=allow_unsigned))
+
+
+def read_bundle_file(
+    config: AgentConfig, path: Path, *, allow_unsigned: bool
+) -> tuple[Bundle, X25519PrivateKey]:
+    """A checked bundle file for this device, and the device key that opens what it seals."""
     key_path = config.data_dir / DEVICE_KEY_FILE
     try:
         device_key = read_private_key_pem(key_path.read_bytes())
@@ -294,7 +337,7 @@ def load_book_file(config: AgentConfig, path: Path, *, allow_unsigned: bool) -> 
         raise ConfigError(f"bundle {path} refused: {error}") from None
     if bundle.device_id != config.device_id:
         raise ConfigError(f"bundle {path} is for {bundle.device_id}, not {config.device_id}")
-    return book_from_bundle(bundle, device_key)
+    return bundle, device_key
 
 
 def run_door_station(
