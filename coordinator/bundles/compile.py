@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from coordinator.bundles.keys import trusted_keys
 from coordinator.core.keys import KeyPurpose, derive_key
 from coordinator.db.enums import StudentStatus
 from coordinator.db.models import (
@@ -288,4 +289,9 @@ def _gate_rules(session: Session, gate: Gate, site: Site, now: datetime) -> Gate
         )
         .order_by(StudentPass.pass_ref)
     )
-    return GateRules(zone=gate.zone, time_zone=site.time_zone, revoked_passes=list(revoked))
+    return GateRules(
+        zone=gate.zone,
+        time_zone=site.time_zone,
+        pass_keys=trusted_keys(session),  # passes are signed by the site's signing keys
+        revoked_passes=list(revoked),
+    )

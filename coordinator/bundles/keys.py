@@ -85,6 +85,12 @@ def ensure_active_key(session: Session, secret: SecretStr) -> ActiveKey:
     return ActiveKey(row.key_id, _open(secret, row))
 
 
+def active_key(session: Session, secret: SecretStr) -> ActiveKey | None:
+    """The key that signs now, opened; None before the first bundle made one."""
+    row = active_key_row(session)
+    return None if row is None else ActiveKey(row.key_id, _open(secret, row))
+
+
 def active_key_row(session: Session) -> SigningKey | None:
     return session.scalars(
         select(SigningKey)
