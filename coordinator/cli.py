@@ -2,6 +2,7 @@
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,6 +10,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from coordinator.api.app import create_app
 from coordinator.auth.admins import create_admin
@@ -143,6 +145,65 @@ def verify_audit(database_url: DatabaseOption = None) -> None:
         )
         raise typer.Exit(1)
     typer.echo(f"audit log intact: {report.checked} entries; newest hash {report.head}")
+
+
+signing_keys = typer.Typer(
+    help="The site's signing keys (bundles and passes) and their rotation: docs/passes.md.",
+    no_args_is_help=True,
+)
+app.add_typer(signing_keys, name="keys")
+
+
+@signing_keys.command("list")
+def list_keys(database_url: DatabaseOption = None) -> None:
+    """Every key with its state: new (trusted, not signing), active (signing), retired."""
+    from coordinator.bundles.keys import all_keys  # noqa: PLC0415 - only this command
+
+    settings = load_settings(database_url=database_url)
+    with transaction(settings.database_url) as session:
+        for key in all_keys(session):
+            state = "retired" if key.retired_at else "active" if key.activated_at else "new"
+            typer.echo(f"{key.key_id}  {state:7}  created {key.created_at:%Y-%m-%d %H:%M}")
+
+
+@signing_keys.command("add")
+def add_signing_key(database_url: DatabaseOption = None) -> None:
+    """Step 1: a new key, trusted by devices from their next bundle, signing nothing yet."""
+    from coordinator.bundles.keys import add_key  # noqa: PLC0415 - only this command
+
+    settings = load_settings(database_url=database_url)
+    with transaction(settings.database_url) as session:
+        key = add_key(session, settings.secret_key)
+        typer.echo(f"added {key.key_id}; activate it once every device acknowledged its bundle")
+
+
+@signing_keys.command("activate")
+def activate_signing_key(key_id: str, database_url: DatabaseOption = None) -> None:
+    """Step 2: the key signs new bundles and passes; the previous one still verifies."""
+    from coordinator.bundles.keys import activate_key  # noqa: PLC0415 - only this command
+
+    _key_step(activate_key, key_id, database_url, "signs from now on")
+
+
+@signing_keys.command("retire")
+def retire_signing_key(key_id: str, database_url: DatabaseOption = None) -> None:
+    """Step 3: devices stop trusting the key; passes it signed are refused as unknown key."""
+    from coordinator.bundles.keys import retire_key  # noqa: PLC0415 - only this command
+
+    _key_step(retire_key, key_id, database_url, "retired: gates refuse its passes")
+
+
+def _key_step(
+    step: Callable[[Session, str], object], key_id: str, database_url: str | None, done: str
+) -> None:
+    settings = load_settings(database_url=database_url)
+    try:
+        with transaction(settings.database_url) as session:
+            step(session, key_id)
+    except CoordinatorError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{key_id} {done}")
 
 
 @app.callback()

@@ -119,3 +119,31 @@ def test_a_pass_without_a_pass_id_asks_to_be_reissued(api: Api) -> None:
     old_style = api.campus.student_pass.id  # made before passes were signed: a random ref
     response = api.client.get(f"/api/v1/passes/{old_style}/qr.png", headers=api.as_(Role.ADMIN))
     assert response.status_code == 409 and "reissue" in response.json()["message"]
+
+
+def test_a_security_officer_rotates_keys_from_the_command_line(sqlite_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from coordinator.cli import app
+    from coordinator.db.migrate import upgrade
+
+    upgrade(sqlite_url)
+    cli = CliRunner()
+
+    def run(*args: str) -> str:
+        result = cli.invoke(app, ["keys", *args, "--database-url", sqlite_url])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    first = run("add").split()[1].rstrip(";")
+    run("activate", first)
+    second = run("add").split()[1].rstrip(";")
+    assert run("list").split()[::5] == [first, second]  # key ids, oldest first
+    refused = cli.invoke(app, ["keys", "retire", first, "--database-url", sqlite_url])
+    assert refused.exit_code == 1 and "activate another key first" in refused.output
+    run("activate", second)
+    run("retire", first)
+    states = dict(line.split()[:2] for line in run("list").splitlines())
+    assert states == {first: "retired", second: "active"}
+    unknown = cli.invoke(app, ["keys", "activate", "nope", "--database-url", sqlite_url])
+    assert unknown.exit_code == 1 and "no signing key" in unknown.output
