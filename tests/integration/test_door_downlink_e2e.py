@@ -40,7 +40,7 @@ CARD = "04:A1:B2:C3:D4"
 SIM_LATITUDE, SIM_LONGITUDE = 48.2082, 16.3738  # firmware_profiles/door-station-sim.yaml
 
 
-def _until(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+def _until(check: Callable[[], Any], what: str, timeout: float = 90) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         answer = check()
