@@ -2,11 +2,14 @@
 
 import logging
 import os
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import uvicorn
+from prometheus_client import start_http_server
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -15,10 +18,11 @@ from coordinator.auth.admins import create_admin
 from coordinator.bundles import keys
 from coordinator.core.config import Settings
 from coordinator.core.passwords import Passwords
-from coordinator.db.migrate import upgrade
+from coordinator.db.migrate import require_current, upgrade
 from coordinator.db.models import BundleSync, utc_now
-from coordinator.db.session import transaction
+from coordinator.db.session import make_engine, make_sessionmaker, transaction
 from coordinator.errors import CoordinatorError, SettingsError
+from coordinator.ingest.worker import IngestWorker
 from coordinator.schemas.csv_io import CsvKind
 from coordinator.services.accounts import Invitations
 from coordinator.services.audit import verify_chain
@@ -107,6 +111,40 @@ def import_csv_file(
         f"{kind.value}: {verb} {result.created}, updated {result.updated}, "
         f"unchanged {result.unchanged}"
     )
+
+
+@app.command("ingest")
+def ingest_only(
+    database_url: DatabaseOption = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="MQTT client id of this worker (one per worker).")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Serve /metrics on this port.")
+    ] = None,
+) -> None:
+    """Run one ingest worker without the API; start several to share the fleet's messages."""
+    settings = load_settings(database_url=database_url, mqtt_client_id=client_id)
+    logging.getLogger("coordinator").setLevel(logging.INFO)
+    engine = make_engine(settings.database_url)
+    require_current(engine)
+    stopping = threading.Event()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda *_: stopping.set())
+    worker = IngestWorker(
+        settings, make_sessionmaker(engine), when_dead=lambda error: stopping.set()
+    )
+    if metrics_port is not None:
+        start_http_server(metrics_port, addr=settings.http_host, registry=worker.metrics.registry)
+    worker.start()
+    typer.echo(f"ingest worker {settings.mqtt_client_id} started")
+    while not stopping.wait(1.0):
+        pass
+    worker.stop()
+    engine.dispose()
+    if worker.failure is not None:
+        typer.echo(f"coordinator: the ingest worker died: {worker.failure!r}", err=True)
+        raise typer.Exit(70)
 
 
 @app.command()

@@ -22,7 +22,8 @@ from edge_agent.clock import ClockOffset, kernel_clock_synced
 from edge_agent.config import AgentConfig
 from edge_agent.errors import ConfigError
 from edge_agent.hardware.base import Beeps, StatusLed
-from edge_agent.hardware.factory import StationParts, build_parts
+from edge_agent.hardware.factory import StationParts, build_parts, tamper_monitor
+from edge_agent.hardware.tamper import TamperKind, TamperMonitor
 from edge_agent.health import sample_health
 from edge_agent.link.base import Link, LinkEvent, Received, Will
 from edge_agent.link.downlink import MAX_BUNDLE_MESSAGE_BYTES, CommandRefusedError, Downlink
@@ -40,6 +41,9 @@ from protocols import (
     Heartbeat,
     ProtocolError,
     Sender,
+    Severity,
+    Violation,
+    ViolationType,
     decode_on_topic,
     device_command_filter,
     parse_topic,
@@ -51,6 +55,13 @@ from protocols.signing import load_bundle_file
 log = logging.getLogger(__name__)
 
 DEVICE_KEY_FILE = "device-key.pem"
+SCENE_REFERENCE_FILE = "scene-reference.npy"
+TAMPER_SEVERITY = {
+    TamperKind.DOOR_FORCED_OPEN: Severity.HIGH,
+    TamperKind.DOOR_HELD_OPEN: Severity.MEDIUM,
+    TamperKind.CAMERA_COVERED: Severity.HIGH,
+    TamperKind.CAMERA_MOVED: Severity.MEDIUM,
+}
 BUNDLE_STORE_FILE = "bundle.sqlite3"
 SERVE_SLICE_S = 0.2  # how long the loop waits for a card before doing its other chores
 
@@ -142,6 +153,7 @@ class DoorAgent:
     verifier: FaceVerifier | None = None
     uplink: Uplink | None = None
     station: DoorStation | None = None
+    tamper: TamperMonitor | None = None
     _alarm_on: bool = False
     stop_requested: threading.Event | None = None
 
@@ -153,6 +165,7 @@ class DoorAgent:
                 Step("face models", self.load_models),
                 Step("link", self.start_link, self.stop_link),
                 Step("station", self.start_station),
+                Step("tamper watch", self.start_tamper_watch),
             ]
         )
 
@@ -245,6 +258,17 @@ class DoorAgent:
             evidence_dir=self.config.data_dir / "evidence",
         )
 
+    def start_tamper_watch(self) -> None:
+        """The door contact and camera watches the profile's features ask for."""
+        assert self.parts is not None and self.station is not None
+        self.tamper = tamper_monitor(
+            self.parts,
+            self.profile,
+            reference_path=self.config.data_dir / SCENE_REFERENCE_FILE,
+            clock=self.monotonic,
+        )
+        self.station.when_unlocking = self.tamper.grant
+
     # --- running -----------------------------------------------------------------------------
 
     def serve_until(self, stop: threading.Event) -> None:
@@ -257,6 +281,7 @@ class DoorAgent:
         self.notifier.ready(f"serving {self.profile.name} as {self.config.device_id}")
         while not stop.is_set():
             self.station.serve(SERVE_SLICE_S)
+            self.report_tamper()
             if heartbeat.is_due():
                 self.send_heartbeat()
             self._sound_alarm_if_full()
@@ -275,6 +300,21 @@ class DoorAgent:
             clock_offset_s=self.clock_offset.seconds,
         )
         self.uplink.record(Heartbeat(health=health))
+
+    def report_tamper(self) -> None:
+        """Each new tamper finding becomes a violation event."""
+        if self.tamper is None or self.uplink is None:
+            return
+        for finding in self.tamper.poll():
+            log.warning("tamper: %s (%s)", finding.kind, finding.detail)
+            self.uplink.record(
+                Violation(
+                    violation_type=ViolationType.TAMPER,
+                    severity=TAMPER_SEVERITY[finding.kind],
+                    confidence=min(max(finding.confidence, 0.0), 1.0),
+                    detail=f"{finding.kind}: {finding.detail}"[:500],
+                )
+            )
 
     def _sound_alarm_if_full(self) -> None:
         """A full outbox means a long outage: decisions are still kept, but someone must look."""
@@ -319,6 +359,8 @@ class DoorCommands:
     def open_door(self, hold_s: float) -> None:
         if self.agent.parts is None or self.agent.parts.relay is None:
             raise CommandRefusedError("this station has no door relay")
+        if self.agent.tamper is not None:  # a remote open is granted, not forced
+            self.agent.tamper.grant(hold_s)
         self.agent.parts.relay.pulse(hold_s)
 
     def reboot(self, reason: str) -> None:
