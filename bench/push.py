@@ -232,7 +232,7 @@ class Fleet:
             client.on_connect = lambda c, *_, d=device_id: c.subscribe(
                 device_command_filter(SITE, d), qos=1
             )
-            client.on_message = lambda c, u, msg, d=device: d.downlink.receive(  # type: ignore[union-attr]
+            client.on_message = lambda c, u, msg, d=device: d.downlink.receive(
                 msg.topic, bytes(msg.payload)
             )
             client.connect("127.0.0.1", port, keepalive=120)

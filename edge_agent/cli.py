@@ -116,13 +116,13 @@ def run(
         bool, typer.Option(help="Accept an unsigned bundle file (development only).")
     ] = False,
 ) -> None:
-    """Run a door station: the production entry point (systemd: deploy/edge-agent.service)."""
-    from edge_agent.runtime import run_door_station  # noqa: PLC0415 - hardware and models
+    """Run a door or gate station: the production entry point (deploy/edge-agent.service)."""
+    from edge_agent.gate_runtime import run_station  # noqa: PLC0415 - hardware and models
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    run_door_station(load_config(config), stop, bundle, allow_unsigned=allow_unsigned_bundle)
+    run_station(load_config(config), stop, bundle, allow_unsigned=allow_unsigned_bundle)
 
 
 @app.command()

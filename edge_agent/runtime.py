@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from edge_agent import __version__
 from edge_agent.app import App, Step
 from edge_agent.clock import ClockOffset, kernel_clock_synced
@@ -197,23 +199,16 @@ class DoorAgent:
 
     def start_link(self) -> None:
         assert self.outbox is not None
-        config = self.config
-        sender = Sender(config.device_id, is_clock_synced=lambda: self.is_clock_synced() is True)
-        events: queue.Queue[UplinkEvent] = queue.Queue()
-        make_link = self.make_link or _real_link(config)
-        self.uplink = Uplink(
-            site=config.site,
-            sender=sender,
-            outbox=self.outbox,
-            link=make_link(last_will(config.site, sender), events.put),
-            birth=Birth(agent_version=__version__, profile=self.profile.name),
-            events=events,
-            max_message_bytes=config.max_message_bytes,
+        self.uplink = make_uplink(
+            self.config,
+            self.outbox,
+            profile_name=self.profile.name,
+            make_link=self.make_link,
+            is_clock_synced=self.is_clock_synced,
             when_received=self._when_received,
         )
         self._open_downlink(self.uplink)
-        self.uplink.subscribe(device_command_filter(config.site, config.device_id))
-        self.uplink.start()
+        start_uplink(self.uplink, self.config)
 
     def _open_downlink(self, uplink: Uplink) -> None:
         """Bundles and commands from the coordinator, once the device has its key."""
@@ -291,15 +286,9 @@ class DoorAgent:
 
     def send_heartbeat(self) -> None:
         assert self.outbox is not None and self.uplink is not None
-        health = sample_health(
-            data_dir=self.config.data_dir,
-            agent_version=__version__,
-            bundle_version=self.book().version,
-            outbox_depth=self.outbox.count(),
-            outbox_full=self.outbox.is_full,
-            clock_offset_s=self.clock_offset.seconds,
+        self.uplink.record(
+            heartbeat(self.config, self.outbox, self.book().version, self.clock_offset)
         )
-        self.uplink.record(Heartbeat(health=health))
 
     def report_tamper(self) -> None:
         """Each new tamper finding becomes a violation event."""
@@ -334,18 +323,8 @@ class DoorAgent:
             amber.off()
 
     def _when_received(self, message: Received) -> None:
-        """Commands on the device's own topic; acting on them is the downlink's part."""
-        try:
-            topic = parse_topic(
-                message.topic, site=self.config.site, device_id=self.config.device_id
-            )
-            envelope = decode_on_topic(topic, message.body, max_bytes=MAX_BUNDLE_MESSAGE_BYTES)
-        except ProtocolError as error:
-            log.warning("ignored a message on %s: %s", message.topic, error)
-        else:
-            self.clock_offset.observe(
-                envelope.device_time, self.wall_clock(), retained=message.retained
-            )
+        """Own-topic messages: the clock offset learns from them, the downlink acts on them."""
+        note_command(self.config, message, self.clock_offset, self.wall_clock())
         if self.downlink is not None:
             self.downlink.receive(message.topic, message.body)
 
@@ -375,6 +354,71 @@ class DoorCommands:
         )
 
 
+# --- what every station's runtime shares (the gate's is edge_agent/gate_runtime.py) -----------
+
+
+def make_uplink(
+    config: AgentConfig,
+    outbox: Outbox,
+    *,
+    profile_name: str,
+    make_link: LinkFactory | None,
+    is_clock_synced: Callable[[], bool | None],
+    when_received: Callable[[Received], None],
+) -> Uplink:
+    """The device's uplink on its outbox, not yet started: whatever handles commands (the
+    downlink) must exist before `start_uplink` subscribes, or a retained bundle could arrive
+    to nobody."""
+    sender = Sender(config.device_id, is_clock_synced=lambda: is_clock_synced() is True)
+    events: queue.Queue[UplinkEvent] = queue.Queue()
+    link_factory = make_link or _real_link(config)
+    uplink = Uplink(
+        site=config.site,
+        sender=sender,
+        outbox=outbox,
+        link=link_factory(last_will(config.site, sender), events.put),
+        birth=Birth(agent_version=__version__, profile=profile_name),
+        events=events,
+        max_message_bytes=config.max_message_bytes,
+        when_received=when_received,
+    )
+    return uplink
+
+
+def start_uplink(uplink: Uplink, config: AgentConfig) -> None:
+    """Subscribe to the device's own commands and start sending."""
+    uplink.subscribe(device_command_filter(config.site, config.device_id))
+    uplink.start()
+
+
+def heartbeat(
+    config: AgentConfig, outbox: Outbox, bundle_version: int | None, clock_offset: ClockOffset
+) -> Heartbeat:
+    health = sample_health(
+        data_dir=config.data_dir,
+        agent_version=__version__,
+        bundle_version=bundle_version,
+        outbox_depth=outbox.count(),
+        outbox_full=outbox.is_full,
+        clock_offset_s=clock_offset.seconds,
+    )
+    return Heartbeat(health=health)
+
+
+def note_command(
+    config: AgentConfig, message: Received, clock_offset: ClockOffset, now: datetime
+) -> None:
+    """The clock offset learns from every message on the device's own topics (bundles included,
+    hence their larger size limit); acting on a command is the downlink's part."""
+    try:
+        topic = parse_topic(message.topic, site=config.site, device_id=config.device_id)
+        envelope = decode_on_topic(topic, message.body, max_bytes=MAX_BUNDLE_MESSAGE_BYTES)
+    except ProtocolError as error:
+        log.warning("ignored a message on %s: %s", message.topic, error)
+        return
+    clock_offset.observe(envelope.device_time, now, retained=message.retained)
+
+
 def load_door_profile(config: AgentConfig) -> DoorStationProfile:
     profile = load_profile(config.profile)
     if not isinstance(profile, DoorStationProfile):
@@ -387,6 +431,13 @@ def load_door_profile(config: AgentConfig) -> DoorStationProfile:
 
 def load_book_file(config: AgentConfig, path: Path, *, allow_unsigned: bool) -> DoorBook:
     """A bundle file read through the same model and checks as a bundle from the coordinator."""
+    return book_from_bundle(*read_bundle_file(config, path, allow_unsigned=allow_unsigned))
+
+
+def read_bundle_file(
+    config: AgentConfig, path: Path, *, allow_unsigned: bool
+) -> tuple[Bundle, X25519PrivateKey]:
+    """A checked bundle file for this device, and the device key that opens what it seals."""
     key_path = config.data_dir / DEVICE_KEY_FILE
     try:
         device_key = read_private_key_pem(key_path.read_bytes())
@@ -400,7 +451,7 @@ def load_book_file(config: AgentConfig, path: Path, *, allow_unsigned: bool) -> 
         raise ConfigError(f"bundle {path} refused: {error}") from None
     if bundle.device_id != config.device_id:
         raise ConfigError(f"bundle {path} is for {bundle.device_id}, not {config.device_id}")
-    return book_from_bundle(bundle, device_key)
+    return bundle, device_key
 
 
 def run_door_station(

@@ -250,7 +250,10 @@ def compile_bundle(
     if device.gate_id is not None:
         gate = catalogue.gates[device.gate_id]
         gate_rules = GateRules(
-            zone=gate.zone, time_zone=site.time_zone, revoked_passes=catalogue.revoked_passes or []
+            zone=gate.zone,
+            time_zone=site.time_zone,
+            pass_keys=signing.trusted,  # passes are signed by the same site keys as bundles
+            revoked_passes=catalogue.revoked_passes or [],
         )
     return Bundle(
         device_id=device.id,

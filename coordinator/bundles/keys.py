@@ -90,6 +90,12 @@ def ensure_active_key(session: Session, secret: SecretStr) -> ActiveKey:
     return ActiveKey(row.key_id, _open(secret, row))
 
 
+def active_key(session: Session, secret: SecretStr) -> ActiveKey | None:
+    """The key that signs now, opened; None before the first bundle made one."""
+    row = active_key_row(session)
+    return None if row is None else ActiveKey(row.key_id, _open(secret, row))
+
+
 def active_key_row(session: Session) -> SigningKey | None:
     return session.scalars(
         select(SigningKey)
@@ -97,6 +103,10 @@ def active_key_row(session: Session) -> SigningKey | None:
         .order_by(SigningKey.activated_at.desc())
         .limit(1)
     ).first()
+
+
+def all_keys(session: Session) -> list[SigningKey]:
+    return list(session.scalars(select(SigningKey).order_by(SigningKey.created_at)))
 
 
 def trusted_keys(session: Session) -> list[PublicKey]:

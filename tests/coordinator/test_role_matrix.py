@@ -75,6 +75,23 @@ def _n() -> int:
     return next(_counter)
 
 
+def _printable_pass(api: Api) -> int:
+    """A signed-format pass (its ref a pass id) with an active signing key to print it."""
+    from coordinator.bundles.keys import ensure_active_key
+
+    with api.sessions() as session:
+        ensure_active_key(session, api.settings.secret_key)
+        session.commit()
+    student_pass = m.StudentPass(
+        pass_ref=f"{_n():032x}",
+        student_id=api.campus.student.id,
+        zones=["main"],
+        valid_from=START,
+        valid_until=START + timedelta(days=1),
+    )
+    return _add(api, student_pass)
+
+
 def fresh_session(api: Api, side: Side) -> int:
     starts = START + timedelta(days=10 + _n())
     return _add(
@@ -329,6 +346,8 @@ DESIGN: dict[tuple[str, str], Cell] = {
     ("GET", "/api/v1/passes"): Cell((A, M), listing("/passes")),
     ("POST", "/api/v1/passes"): Cell((A,), body("/passes", lambda a, s: {"student_id": a.campus.student.id, "zones": ["main"], "valid_from": START.isoformat(), "valid_until": (START + timedelta(days=1)).isoformat()})),
     ("GET", "/api/v1/passes/{record_id}"): Cell((A, M), item("/passes/{}", lambda a, s: a.campus.student_pass.id)),
+    ("GET", "/api/v1/passes/{pass_id}/qr.png"): Cell((A, M), item("/passes/{}/qr.png", lambda a, s: _printable_pass(a))),
+    ("GET", "/api/v1/passes/{pass_id}/print.pdf"): Cell((A, M), item("/passes/{}/print.pdf", lambda a, s: _printable_pass(a))),
     ("POST", "/api/v1/passes/{pass_id}/revoke"): Cell((A,), body("/passes/{}/revoke", lambda a, s: {"reason": "lost"}, lambda a, s: _add(a, m.StudentPass(pass_ref=f"{_n():032d}", student_id=a.campus.student.id, zones=["main"], valid_from=START, valid_until=START + timedelta(days=1))))),
     ("GET", "/api/v1/audit"): Cell((A,), listing("/audit")),
     ("POST", "/api/v1/users/{user_id}/face-templates"): Cell((A,), lambda a, s, r: (f"/api/v1/users/{s.supervisor.id}/face-templates", photos((0, 0), (12, 8), (6, 20)))),
