@@ -33,7 +33,7 @@ SIGNER = Ed25519PrivateKey.generate()
 
 def _wait(condition: Callable[[], bool]) -> bool:
     pause = threading.Event()
-    for _ in range(500):  # the uplink thread handles deliveries; a bounded wait for it
+    for _ in range(3000):  # the uplink thread handles deliveries; a bounded wait (30 s)
         if condition() or pause.wait(0.01):
             return condition()
     return condition()
