@@ -99,6 +99,7 @@ def create_app(
         health.router,
         notifications.router,
         faces.router,
+        faces.stale_router,
         downlink.router,
         pass_print.router,
     ):

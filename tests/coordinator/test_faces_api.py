@@ -114,3 +114,6 @@ def test_people_with_templates_of_a_retired_model_are_listed(api: Api) -> None:
         session.commit()
         assert [u.id for u in people_to_re_enrol(session, "sface-2021dec")] == [own]
         assert people_to_re_enrol(session, "dlib-resnet-v1") == []
+    listed = api.client.get("/api/v1/face-templates/re-enrol", headers=api.as_(Role.ADMIN))
+    assert listed.status_code == 200, listed.text
+    assert [(p["user_id"], p["model"]) for p in listed.json()] == [(own, "dlib-resnet-v1")]

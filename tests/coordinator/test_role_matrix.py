@@ -353,6 +353,7 @@ DESIGN: dict[tuple[str, str], Cell] = {
     ("POST", "/api/v1/users/{user_id}/face-templates"): Cell((A,), lambda a, s, r: (f"/api/v1/users/{s.supervisor.id}/face-templates", photos((0, 0), (12, 8), (6, 20)))),
     ("GET", "/api/v1/users/{user_id}/face-templates"): Cell((A,), item("/users/{}/face-templates", _with_templates)),
     ("DELETE", "/api/v1/users/{user_id}/face-templates"): Cell((A,), item("/users/{}/face-templates", lambda a, s: s.supervisor.id)),
+    ("GET", "/api/v1/face-templates/re-enrol"): Cell((A,), listing("/face-templates/re-enrol")),
     ("POST", "/api/v1/import/{kind}"): Cell((A, M), lambda a, s, r: ("/api/v1/import/rooms?dry_run=true", _rooms_csv(s)), scoped=True),
     ("GET", "/api/v1/export/{kind}"): Cell((A, M), listing("/export/rooms"), scoped=True, in_csv=True),
     ("GET", "/api/v1/audit/{record_id}"): Cell((A,), item("/audit/{}", lambda a, s: _audit_entry(a))),

@@ -3,15 +3,18 @@
 from typing import Annotated
 
 from fastapi import APIRouter, File, Request, Response, UploadFile
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from coordinator.api.deps import ADMIN, ActorDep, SessionDep, SettingsDep
 from coordinator.errors import NotFoundError
 from coordinator.schemas.common import Id
 from coordinator.services import faces
 from vision import FacePipeline, VisionModels
+from vision.manifest import default_embedder
+from vision.runtime import DEFAULT_MODELS_DIR
 
 router = APIRouter(prefix="/users/{user_id}/face-templates", tags=["faces"], dependencies=[ADMIN])
+stale_router = APIRouter(prefix="/face-templates", tags=["faces"], dependencies=[ADMIN])
 
 
 class PhotoOutcome(BaseModel):
@@ -24,6 +27,15 @@ class EnrolmentPublic(BaseModel):
     model: str
     templates: int
     photos: list[PhotoOutcome]
+
+
+class ReEnrolPublic(BaseModel):
+    """A person whose templates a station on the current model cannot compare."""
+
+    user_id: int
+    email: str
+    full_name: str
+    model: str = Field(description="The retired model their templates were made with.")
 
 
 class TemplatesPublic(BaseModel):
@@ -83,3 +95,19 @@ def forget_face(user_id: Id, session: SessionDep, actor: ActorDep) -> Response:
     faces.forget_templates(session, faces.find_person(session, user_id), actor)
     session.commit()
     return Response(status_code=204)
+
+
+@stale_router.get("/re-enrol", response_model=list[ReEnrolPublic])
+def people_to_re_enrol(session: SessionDep, settings: SettingsDep) -> list[ReEnrolPublic]:
+    """People to enrol again: their templates are of a model that is no longer the current one."""
+    current = settings.face_model or default_embedder(DEFAULT_MODELS_DIR)
+    people = faces.people_to_re_enrol(session, current)
+    return [
+        ReEnrolPublic(
+            user_id=person.id,
+            email=person.email,
+            full_name=person.full_name,
+            model=str((faces.template_summary(session, person.id) or {}).get("model", "")),
+        )
+        for person in people
+    ]
