@@ -11,10 +11,12 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from edge_agent import __version__
 from edge_agent.app import App, Step
@@ -22,13 +24,17 @@ from edge_agent.clock import ClockOffset, kernel_clock_synced
 from edge_agent.config import AgentConfig
 from edge_agent.errors import ConfigError
 from edge_agent.hardware.base import Beeps, StatusLed
-from edge_agent.hardware.factory import StationParts, build_parts
+from edge_agent.hardware.factory import StationParts, build_parts, tamper_monitor
+from edge_agent.hardware.tamper import TamperKind, TamperMonitor
 from edge_agent.health import sample_health
 from edge_agent.link.base import Link, LinkEvent, Received, Will
+from edge_agent.link.downlink import MAX_BUNDLE_MESSAGE_BYTES, CommandRefusedError, Downlink
 from edge_agent.profile import DoorStationProfile, load_profile
 from edge_agent.stations.book import EMPTY_BOOK, DoorBook, book_from_bundle
 from edge_agent.stations.door import DoorParts, DoorPolicy, DoorStation, FaceVerifier
+from edge_agent.store.bundle import BundleStore
 from edge_agent.store.checkins import CheckInLog
+from edge_agent.store.device_key import load_device_key
 from edge_agent.store.outbox import Outbox
 from edge_agent.systemd import Every, Notifier
 from edge_agent.uplink import Uplink, UplinkEvent, last_will
@@ -37,16 +43,28 @@ from protocols import (
     Heartbeat,
     ProtocolError,
     Sender,
+    Severity,
+    Violation,
+    ViolationType,
     decode_on_topic,
     device_command_filter,
     parse_topic,
 )
+from protocols.bundle import Bundle
 from protocols.sealing import read_private_key_pem
 from protocols.signing import load_bundle_file
 
 log = logging.getLogger(__name__)
 
 DEVICE_KEY_FILE = "device-key.pem"
+SCENE_REFERENCE_FILE = "scene-reference.npy"
+TAMPER_SEVERITY = {
+    TamperKind.DOOR_FORCED_OPEN: Severity.HIGH,
+    TamperKind.DOOR_HELD_OPEN: Severity.MEDIUM,
+    TamperKind.CAMERA_COVERED: Severity.HIGH,
+    TamperKind.CAMERA_MOVED: Severity.MEDIUM,
+}
+BUNDLE_STORE_FILE = "bundle.sqlite3"
 SERVE_SLICE_S = 0.2  # how long the loop waits for a card before doing its other chores
 
 LinkFactory = Callable[[Will, Callable[[LinkEvent], object]], Link]
@@ -131,11 +149,15 @@ class DoorAgent:
 
     outbox: Outbox | None = None
     checkins: CheckInLog | None = None
+    bundles: BundleStore | None = None
+    downlink: Downlink | None = None
     parts: StationParts | None = None
     verifier: FaceVerifier | None = None
     uplink: Uplink | None = None
     station: DoorStation | None = None
+    tamper: TamperMonitor | None = None
     _alarm_on: bool = False
+    stop_requested: threading.Event | None = None
 
     def app(self) -> App:
         return App(
@@ -145,6 +167,7 @@ class DoorAgent:
                 Step("face models", self.load_models),
                 Step("link", self.start_link, self.stop_link),
                 Step("station", self.start_station),
+                Step("tamper watch", self.start_tamper_watch),
             ]
         )
 
@@ -153,9 +176,14 @@ class DoorAgent:
     def open_store(self) -> None:
         self.outbox = Outbox(self.config.outbox_path, max_items=self.config.outbox_max_items)
         self.checkins = CheckInLog(self.config.data_dir / "checkins.sqlite3")
+        self.bundles = BundleStore(self.config.data_dir / BUNDLE_STORE_FILE)
+        held = self.bundles.current()
+        key_path = self.config.data_dir / DEVICE_KEY_FILE
+        if held is not None and key_path.exists():
+            self._use_bundle(held)  # the bundle in force survives restarts and outages
 
     def close_store(self) -> None:
-        for store in (self.checkins, self.outbox):
+        for store in (self.checkins, self.outbox, self.bundles):
             if store is not None:
                 store.close()
 
@@ -171,22 +199,41 @@ class DoorAgent:
 
     def start_link(self) -> None:
         assert self.outbox is not None
-        config = self.config
-        sender = Sender(config.device_id, is_clock_synced=lambda: self.is_clock_synced() is True)
-        events: queue.Queue[UplinkEvent] = queue.Queue()
-        make_link = self.make_link or _real_link(config)
-        self.uplink = Uplink(
-            site=config.site,
-            sender=sender,
-            outbox=self.outbox,
-            link=make_link(last_will(config.site, sender), events.put),
-            birth=Birth(agent_version=__version__, profile=self.profile.name),
-            events=events,
-            max_message_bytes=config.max_message_bytes,
+        self.uplink = make_uplink(
+            self.config,
+            self.outbox,
+            profile_name=self.profile.name,
+            make_link=self.make_link,
+            is_clock_synced=self.is_clock_synced,
             when_received=self._when_received,
         )
-        self.uplink.subscribe(device_command_filter(config.site, config.device_id))
-        self.uplink.start()
+        self._open_downlink(self.uplink)
+        start_uplink(self.uplink, self.config)
+
+    def _open_downlink(self, uplink: Uplink) -> None:
+        """Bundles and commands from the coordinator, once the device has its key."""
+        key_path = self.config.data_dir / DEVICE_KEY_FILE
+        if self.bundles is None or not key_path.exists():
+            log.warning("no device key at %s: bundles and commands are not taken", key_path)
+            return
+        self.downlink = Downlink(
+            self.config.device_id,
+            store=self.bundles,
+            device_key=load_device_key(key_path),
+            record=uplink.record,
+            actions=DoorCommands(self),
+            clock=self.wall_clock,
+            when_applied=self._use_bundle,
+        )
+
+    def current_book(self) -> DoorBook:
+        """What the station reads at each tap; a bundle applied later replaces `self.book`."""
+        return self.book()
+
+    def _use_bundle(self, bundle: Bundle) -> None:
+        """A newly applied bundle takes effect at the next tap."""
+        book = book_from_bundle(bundle, load_device_key(self.config.data_dir / DEVICE_KEY_FILE))
+        self.book = lambda: book
 
     def stop_link(self) -> None:
         if self.uplink is not None:
@@ -196,7 +243,7 @@ class DoorAgent:
         assert self.parts and self.uplink and self.checkins and self.verifier
         self.station = DoorStation(
             parts=door_parts(self.parts),
-            book=self.book,
+            book=self.current_book,
             verifier=self.verifier,
             record=self.uplink.record,
             checkins=self.checkins,
@@ -206,17 +253,30 @@ class DoorAgent:
             evidence_dir=self.config.data_dir / "evidence",
         )
 
+    def start_tamper_watch(self) -> None:
+        """The door contact and camera watches the profile's features ask for."""
+        assert self.parts is not None and self.station is not None
+        self.tamper = tamper_monitor(
+            self.parts,
+            self.profile,
+            reference_path=self.config.data_dir / SCENE_REFERENCE_FILE,
+            clock=self.monotonic,
+        )
+        self.station.when_unlocking = self.tamper.grant
+
     # --- running -----------------------------------------------------------------------------
 
     def serve_until(self, stop: threading.Event) -> None:
         """Serve taps, heartbeats and the watchdog until `stop` is set."""
         assert self.station is not None
+        self.stop_requested = stop
         heartbeat = Every(self.config.heartbeat_interval_s, self.monotonic, at_once=True)
         watchdog_s = self.notifier.watchdog_interval_s
         watchdog = Every(watchdog_s, self.monotonic, at_once=True) if watchdog_s else None
         self.notifier.ready(f"serving {self.profile.name} as {self.config.device_id}")
         while not stop.is_set():
             self.station.serve(SERVE_SLICE_S)
+            self.report_tamper()
             if heartbeat.is_due():
                 self.send_heartbeat()
             self._sound_alarm_if_full()
@@ -226,15 +286,24 @@ class DoorAgent:
 
     def send_heartbeat(self) -> None:
         assert self.outbox is not None and self.uplink is not None
-        health = sample_health(
-            data_dir=self.config.data_dir,
-            agent_version=__version__,
-            bundle_version=self.book().version,
-            outbox_depth=self.outbox.count(),
-            outbox_full=self.outbox.is_full,
-            clock_offset_s=self.clock_offset.seconds,
+        self.uplink.record(
+            heartbeat(self.config, self.outbox, self.book().version, self.clock_offset)
         )
-        self.uplink.record(Heartbeat(health=health))
+
+    def report_tamper(self) -> None:
+        """Each new tamper finding becomes a violation event."""
+        if self.tamper is None or self.uplink is None:
+            return
+        for finding in self.tamper.poll():
+            log.warning("tamper: %s (%s)", finding.kind, finding.detail)
+            self.uplink.record(
+                Violation(
+                    violation_type=ViolationType.TAMPER,
+                    severity=TAMPER_SEVERITY[finding.kind],
+                    confidence=min(max(finding.confidence, 0.0), 1.0),
+                    detail=f"{finding.kind}: {finding.detail}"[:500],
+                )
+            )
 
     def _sound_alarm_if_full(self) -> None:
         """A full outbox means a long outage: decisions are still kept, but someone must look."""
@@ -254,19 +323,100 @@ class DoorAgent:
             amber.off()
 
     def _when_received(self, message: Received) -> None:
-        """Commands on the device's own topic; acting on them is the downlink's part."""
-        try:
-            topic = parse_topic(
-                message.topic, site=self.config.site, device_id=self.config.device_id
-            )
-            envelope = decode_on_topic(topic, message.body)
-        except ProtocolError as error:
-            log.warning("ignored a message on %s: %s", message.topic, error)
-            return
-        self.clock_offset.observe(
-            envelope.device_time, self.wall_clock(), retained=message.retained
+        """Own-topic messages: the clock offset learns from them, the downlink acts on them."""
+        note_command(self.config, message, self.clock_offset, self.wall_clock())
+        if self.downlink is not None:
+            self.downlink.receive(message.topic, message.body)
+
+
+@dataclass
+class DoorCommands:
+    """What a door station does for the coordinator's commands (edge_agent.link.downlink)."""
+
+    agent: DoorAgent
+
+    def open_door(self, hold_s: float) -> None:
+        if self.agent.parts is None or self.agent.parts.relay is None:
+            raise CommandRefusedError("this station has no door relay")
+        if self.agent.tamper is not None:  # a remote open is granted, not forced
+            self.agent.tamper.grant(hold_s)
+        self.agent.parts.relay.pulse(hold_s)
+
+    def reboot(self, reason: str) -> None:
+        # systemd restarts the unit (Restart=always); a stop request ends the serve loop cleanly.
+        log.warning("restart requested by the coordinator: %s", reason)
+        if self.agent.stop_requested is not None:
+            self.agent.stop_requested.set()
+
+    def change_config(self, settings: Mapping[str, str | int | float | bool]) -> None:
+        raise CommandRefusedError(
+            "this station takes threshold changes from its bundle, not from a config command"
         )
-        log.info("command %s received; not acted on by this build", envelope.payload.type)
+
+
+# --- what every station's runtime shares (the gate's is edge_agent/gate_runtime.py) -----------
+
+
+def make_uplink(
+    config: AgentConfig,
+    outbox: Outbox,
+    *,
+    profile_name: str,
+    make_link: LinkFactory | None,
+    is_clock_synced: Callable[[], bool | None],
+    when_received: Callable[[Received], None],
+) -> Uplink:
+    """The device's uplink on its outbox, not yet started: whatever handles commands (the
+    downlink) must exist before `start_uplink` subscribes, or a retained bundle could arrive
+    to nobody."""
+    sender = Sender(config.device_id, is_clock_synced=lambda: is_clock_synced() is True)
+    events: queue.Queue[UplinkEvent] = queue.Queue()
+    link_factory = make_link or _real_link(config)
+    uplink = Uplink(
+        site=config.site,
+        sender=sender,
+        outbox=outbox,
+        link=link_factory(last_will(config.site, sender), events.put),
+        birth=Birth(agent_version=__version__, profile=profile_name),
+        events=events,
+        max_message_bytes=config.max_message_bytes,
+        when_received=when_received,
+    )
+    return uplink
+
+
+def start_uplink(uplink: Uplink, config: AgentConfig) -> None:
+    """Subscribe to the device's own commands and start sending."""
+    uplink.subscribe(device_command_filter(config.site, config.device_id))
+    uplink.start()
+
+
+def heartbeat(
+    config: AgentConfig, outbox: Outbox, bundle_version: int | None, clock_offset: ClockOffset
+) -> Heartbeat:
+    health = sample_health(
+        data_dir=config.data_dir,
+        agent_version=__version__,
+        bundle_version=bundle_version,
+        outbox_depth=outbox.count(),
+        outbox_full=outbox.is_full,
+        clock_offset_s=clock_offset.seconds,
+    )
+    return Heartbeat(health=health)
+
+
+def note_command(
+    config: AgentConfig, message: Received, clock_offset: ClockOffset, now: datetime
+) -> None:
+    """The clock offset learns from every message on the device's own topics (bundles included,
+    hence their larger size limit); acting on a command is the downlink's part."""
+    try:
+        topic = parse_topic(message.topic, site=config.site, device_id=config.device_id)
+        envelope = decode_on_topic(topic, message.body, max_bytes=MAX_BUNDLE_MESSAGE_BYTES)
+    except ProtocolError as error:
+        log.warning("ignored a message on %s: %s", message.topic, error)
+        return
+    clock_offset.observe(envelope.device_time, now, retained=message.retained)
 
 
 def load_door_profile(config: AgentConfig) -> DoorStationProfile:
@@ -281,6 +431,13 @@ def load_door_profile(config: AgentConfig) -> DoorStationProfile:
 
 def load_book_file(config: AgentConfig, path: Path, *, allow_unsigned: bool) -> DoorBook:
     """A bundle file read through the same model and checks as a bundle from the coordinator."""
+    return book_from_bundle(*read_bundle_file(config, path, allow_unsigned=allow_unsigned))
+
+
+def read_bundle_file(
+    config: AgentConfig, path: Path, *, allow_unsigned: bool
+) -> tuple[Bundle, X25519PrivateKey]:
+    """A checked bundle file for this device, and the device key that opens what it seals."""
     key_path = config.data_dir / DEVICE_KEY_FILE
     try:
         device_key = read_private_key_pem(key_path.read_bytes())
@@ -294,7 +451,7 @@ def load_book_file(config: AgentConfig, path: Path, *, allow_unsigned: bool) -> 
         raise ConfigError(f"bundle {path} refused: {error}") from None
     if bundle.device_id != config.device_id:
         raise ConfigError(f"bundle {path} is for {bundle.device_id}, not {config.device_id}")
-    return book_from_bundle(bundle, device_key)
+    return bundle, device_key
 
 
 def run_door_station(

@@ -23,6 +23,7 @@ from coordinator.api.routes import (
     faces,
     health,
     notifications,
+    pass_print,
     people,
     places,
     records,
@@ -100,6 +101,7 @@ def create_app(
         notifications.router,
         faces.router,
         downlink.router,
+        pass_print.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     for module in (places, people, exams, assignments, violations, records, events, delivery):

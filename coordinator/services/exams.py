@@ -11,13 +11,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coordinator.db.models import Exam, ExamSession, Room, SessionEnrolment
+from coordinator.db.models import AttendanceRecord, Exam, ExamSession, Room, SessionEnrolment
 from coordinator.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from coordinator.schemas import exams as s
 from coordinator.services import assignments, records
 from coordinator.services.audit import Actor
 from coordinator.services.placements import EXAM_SESSIONS
 from coordinator.services.scope import Scope
+from protocols import AttendanceAction
 
 ENDS_MESSAGE = "ends_at must be after starts_at"
 ELSEWHERE_MESSAGE = "this exam is also held in buildings you do not manage"
@@ -142,3 +143,38 @@ def unenrol_student(
     if enrolment is None:
         raise NotFoundError("this student is not enrolled in this exam session")
     records.delete(session, enrolment, actor=actor, what="enrolment")
+
+
+def record_student_attendance(
+    session: Session,
+    *,
+    session_id: int,
+    student_id: int,
+    action: AttendanceAction,
+    at: datetime,
+    device_id: str | None = None,
+    event_id: int | None = None,
+) -> AttendanceRecord:
+    """A station saw an enrolled student arrive or leave; a repeat keeps the first record."""
+    if session.get(SessionEnrolment, (session_id, student_id)) is None:
+        raise NotFoundError(f"student {student_id} is not enrolled in exam session {session_id}")
+    earlier = session.scalars(
+        select(AttendanceRecord).where(
+            AttendanceRecord.session_id == session_id,
+            AttendanceRecord.student_id == student_id,
+            AttendanceRecord.action == action,
+        )
+    ).first()
+    if earlier is not None:
+        return earlier
+    record = AttendanceRecord(
+        session_id=session_id,
+        student_id=student_id,
+        action=action,
+        at=at,
+        device_id=device_id,
+        event_id=event_id,
+    )
+    session.add(record)
+    session.flush()
+    return record

@@ -5,13 +5,11 @@ written anywhere; only the templates are kept, sealed (AES-GCM) under a key deri
 coordinator's secret and bound to the person. The caller owns the transaction.
 """
 
-import io
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 from pydantic import SecretStr
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -21,11 +19,10 @@ from coordinator.db.models import FaceTemplate, User
 from coordinator.enrolment import Enrolment, EnrolmentRules, FaceReader, enrol, seal_templates
 from coordinator.errors import InvalidInputError, NotFoundError
 from coordinator.services.audit import Actor, record_change
+from vision.errors import PhotoFormatError
+from vision.photos import MAX_PHOTO_BYTES, MAX_PIXELS, decode_photo
 
-MODEL = "face_embedder_fp32"
 MAX_PHOTOS = 10
-MAX_PHOTO_BYTES = 8 * 1024 * 1024
-MAX_PIXELS = 40_000_000  # a 40-megapixel photo; larger ones are refused, not decoded
 
 
 @dataclass(frozen=True)
@@ -53,9 +50,10 @@ class EnrolmentReport:
 class SharedReader:
     """One pipeline for the whole process: TFLite interpreters are not safe across threads."""
 
-    def __init__(self, reader: FaceReader) -> None:
+    def __init__(self, reader: FaceReader, model: str) -> None:
         self._reader = reader
         self._lock = threading.Lock()
+        self.model = model  # the embedder model its templates are made with
 
     def enrol(self, photos: Mapping[str, np.ndarray], rules: EnrolmentRules) -> Enrolment:
         with self._lock:
@@ -70,17 +68,11 @@ def decode_photos(uploads: Mapping[str, bytes]) -> tuple[dict[str, np.ndarray], 
         raise InvalidInputError(f"photos: at most {MAX_PHOTOS} photos at a time")
     decoded, problems = {}, []
     for name, data in uploads.items():
-        if len(data) > MAX_PHOTO_BYTES:
-            problems.append(PhotoProblem(name, f"larger than {MAX_PHOTO_BYTES // 2**20} MB"))
-            continue
         try:
-            with Image.open(io.BytesIO(data)) as image:
-                if image.width * image.height > MAX_PIXELS:
-                    problems.append(PhotoProblem(name, "more than 40 megapixels"))
-                    continue
-                decoded[name] = np.asarray(image.convert("RGB"))
-        except (UnidentifiedImageError, OSError):
-            problems.append(PhotoProblem(name, "not an image (JPEG or PNG expected)"))
+            # One decoder for enrolment, benchmarks and tests: it applies EXIF orientation.
+            decoded[name] = decode_photo(data, MAX_PHOTO_BYTES, MAX_PIXELS)
+        except PhotoFormatError as error:
+            problems.append(PhotoProblem(name, error.detail))
     return decoded, problems
 
 
@@ -117,7 +109,9 @@ def enrol_face(
         raise InvalidInputError(
             f"photos: {len(enrolment.templates)} usable, {rules.min_photos} needed ({refused})"
         )
-    stored = store_templates(session, user, enrolment, model=MODEL, secret=secret, actor=actor)
+    stored = store_templates(
+        session, user, enrolment, model=reader.model, secret=secret, actor=actor
+    )
     return EnrolmentReport(model=stored.model, templates=len(enrolment.templates), photos=outcomes)
 
 
@@ -149,6 +143,13 @@ def store_templates(
         after=template_summary(session, user.id),
     )
     return stored
+
+
+def people_to_re_enrol(session: Session, current_model: str) -> list[User]:
+    """People whose templates were made with another (retired) embedder model: devices on the
+    current model cannot compare them, so they must be enrolled again."""
+    stale = select(FaceTemplate.user_id).where(FaceTemplate.model != current_model)
+    return list(session.scalars(select(User).where(User.id.in_(stale)).order_by(User.id)))
 
 
 def forget_templates(session: Session, user: User, actor: Actor) -> None:

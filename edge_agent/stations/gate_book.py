@@ -13,10 +13,13 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from edge_agent.stations.book import card_hasher
 from protocols import ProtocolError
 from protocols.bundle import Bundle, PublicKey, RosterRole
 from protocols.passes import pass_key_id
+from protocols.sealing import context, open_box
 from protocols.signing import read_public_key
 
 log = logging.getLogger(__name__)
@@ -107,6 +110,16 @@ def gate_book(bundle: Bundle, hash_card: Callable[[str], str] | None = None) -> 
         hash_card=hash_card or (lambda uid: ""),
         version=bundle.version,
     )
+
+
+def open_gate_book(bundle: Bundle, device_key: X25519PrivateKey) -> GateBook:
+    """The gate's book from a verified bundle, its card key opened with the device's own key."""
+    card_key = (
+        None
+        if bundle.card_key is None
+        else open_box(bundle.card_key, device_key, context(bundle.device_id, "card-key"))
+    )
+    return gate_book(bundle, card_hasher(card_key))
 
 
 def _pass_keys(keys: Sequence[PublicKey]) -> dict[str, Ed25519PublicKey]:

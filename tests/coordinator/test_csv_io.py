@@ -38,6 +38,7 @@ from coordinator.services.assignments import find_overlap
 from coordinator.services.audit import Actor
 from coordinator.services.csv_io import CsvRejectedError, export_csv, import_csv
 from coordinator.services.csv_io.cells import FORMULA_STARTS, neutralise, restore
+from coordinator.services.csv_io.reading import MAX_ROWS
 from coordinator.services.scope import scope_of
 
 ADMIN, MANAGER = "admin@uni.test", "manager@uni.test"
@@ -344,6 +345,15 @@ def test_formula_cells_are_neutralised_on_export_and_read_back(
     assert cells["s2001"].startswith("\"'=HYPERLINK(")
     result = run_import(campus, CsvKind.STUDENTS, exported)
     assert (result.created, result.updated) == (0, 0)
+
+
+def test_a_file_of_too_many_rows_is_refused_before_any_row_runs(
+    campus: sessionmaker[Session],
+) -> None:
+    rows = "".join(f"s{n},Student {n},active\n" for n in range(MAX_ROWS + 1))
+    with pytest.raises(CsvRejectedError, match=f"more than {MAX_ROWS} rows: split the file"):
+        run_import(campus, CsvKind.STUDENTS, "student_number,full_name,status\n" + rows)
+    assert count(campus, Student) == 0
 
 
 @given(st.text(alphabet=st.sampled_from("=+-@'\t\rab1 "), max_size=8))

@@ -6,6 +6,7 @@ fails the test, so a new route cannot ship without a decision about who may call
 """
 
 import itertools
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -72,6 +73,23 @@ def _add(api: Api, record: m.Base) -> int:
 
 def _n() -> int:
     return next(_counter)
+
+
+def _printable_pass(api: Api) -> int:
+    """A signed-format pass (its ref a pass id) with an active signing key to print it."""
+    from coordinator.bundles.keys import ensure_active_key
+
+    with api.sessions() as session:
+        ensure_active_key(session, api.settings.secret_key)
+        session.commit()
+    student_pass = m.StudentPass(
+        pass_ref=f"{_n():032x}",
+        student_id=api.campus.student.id,
+        zones=["main"],
+        valid_from=START,
+        valid_until=START + timedelta(days=1),
+    )
+    return _add(api, student_pass)
 
 
 def fresh_session(api: Api, side: Side) -> int:
@@ -242,6 +260,12 @@ DESIGN: dict[tuple[str, str], Cell] = {
     ("GET", "/api/v1/me"): Cell(EVERY, listing("/me")),
     ("GET", "/api/v1/events"): Cell((A, T), listing("/events")),
     ("GET", "/api/v1/events/{record_id}"): Cell((A, T), item("/events/{}", lambda a, s: _event(a))),
+    ("GET", "/api/v1/dead-letters"): Cell((A, T), listing("/dead-letters")),
+    ("GET", "/api/v1/dead-letters/{record_id}"): Cell((A, T), item("/dead-letters/{}", lambda a, s: _add(a, m.DeadLetter(topic="t", body=b"\xff", size=1, reason="r")))),
+    ("GET", "/api/v1/sequence-gaps"): Cell((A, T), listing("/sequence-gaps")),
+    ("GET", "/api/v1/sequence-gaps/{record_id}"): Cell((A, T), item("/sequence-gaps/{}", lambda a, s: _add(a, m.SequenceGap(device_id="door-1", boot_id=uuid.uuid4(), first_seq=2, last_seq=3, opened_at=START)))),
+    ("GET", "/api/v1/device-presence"): Cell((A, T), listing("/device-presence")),
+    ("GET", "/api/v1/device-presence/{record_id}"): Cell((A, T), item("/device-presence/{}", lambda a, s: _store(a, m.DevicePresence(device_id=f"p-{_n()}", is_online=True, changed_at=START, last_seen_at=START)))),
     # places
     ("GET", "/api/v1/sites"): Cell((A, M, T), listing("/sites")),
     ("POST", "/api/v1/sites"): Cell((A,), body("/sites", lambda a, s: {"code": f"s-{_n()}", "name": "S", "time_zone": "UTC"})),
@@ -290,7 +314,7 @@ DESIGN: dict[tuple[str, str], Cell] = {
     ("GET", "/api/v1/exams"): Cell((A, M), listing("/exams")),
     ("POST", "/api/v1/exams"): Cell((A, M), body("/exams", lambda a, s: {"code": f"e-{_n()}", "title": "E"})),
     ("GET", "/api/v1/exams/{record_id}"): Cell((A, M), item("/exams/{}", lambda a, s: a.campus.exam.id)),
-    ("PATCH", "/api/v1/exams/{record_id}"): Cell((A, M), body("/exams/{}", lambda a, s: {"title": "Maths"}, lambda a, s: a.campus.exam.id)),
+    ("PATCH", "/api/v1/exams/{record_id}"): Cell((A, M), body("/exams/{}", lambda a, s: {"title": "Maths"}, lambda a, s: _add(a, m.Exam(code=f"p-{_n()}", title="P")))),
     ("DELETE", "/api/v1/exams/{record_id}"): Cell((A, M), item("/exams/{}", lambda a, s: _add(a, m.Exam(code=f"d-{_n()}", title="D")))),
     ("GET", "/api/v1/exam-sessions"): Cell((A, M, S), listing("/exam-sessions"), scoped=True, listed="session"),
     ("POST", "/api/v1/exam-sessions"): Cell((A, M), body("/exam-sessions", lambda a, s: {"exam_id": a.campus.exam.id, "room_id": s.room.id, "starts_at": (START + timedelta(days=400 + _n())).isoformat(), "ends_at": (START + timedelta(days=401 + _n())).isoformat()}), scoped=True),
@@ -322,6 +346,8 @@ DESIGN: dict[tuple[str, str], Cell] = {
     ("GET", "/api/v1/passes"): Cell((A, M), listing("/passes")),
     ("POST", "/api/v1/passes"): Cell((A,), body("/passes", lambda a, s: {"student_id": a.campus.student.id, "zones": ["main"], "valid_from": START.isoformat(), "valid_until": (START + timedelta(days=1)).isoformat()})),
     ("GET", "/api/v1/passes/{record_id}"): Cell((A, M), item("/passes/{}", lambda a, s: a.campus.student_pass.id)),
+    ("GET", "/api/v1/passes/{pass_id}/qr.png"): Cell((A, M), item("/passes/{}/qr.png", lambda a, s: _printable_pass(a))),
+    ("GET", "/api/v1/passes/{pass_id}/print.pdf"): Cell((A, M), item("/passes/{}/print.pdf", lambda a, s: _printable_pass(a))),
     ("POST", "/api/v1/passes/{pass_id}/revoke"): Cell((A,), body("/passes/{}/revoke", lambda a, s: {"reason": "lost"}, lambda a, s: _add(a, m.StudentPass(pass_ref=f"{_n():032d}", student_id=a.campus.student.id, zones=["main"], valid_from=START, valid_until=START + timedelta(days=1))))),
     ("GET", "/api/v1/audit"): Cell((A,), listing("/audit")),
     ("POST", "/api/v1/users/{user_id}/face-templates"): Cell((A,), lambda a, s, r: (f"/api/v1/users/{s.supervisor.id}/face-templates", photos((0, 0), (12, 8), (6, 20)))),
@@ -330,6 +356,10 @@ DESIGN: dict[tuple[str, str], Cell] = {
     ("POST", "/api/v1/import/{kind}"): Cell((A, M), lambda a, s, r: ("/api/v1/import/rooms?dry_run=true", _rooms_csv(s)), scoped=True),
     ("GET", "/api/v1/export/{kind}"): Cell((A, M), listing("/export/rooms"), scoped=True, in_csv=True),
     ("GET", "/api/v1/audit/{record_id}"): Cell((A,), item("/audit/{}", lambda a, s: _audit_entry(a))),
+    ("GET", "/api/v1/sync"): Cell((A, M, T), listing("/sync")),
+    ("GET", "/api/v1/devices/{device_id}/sync"): Cell((A, M, T), item("/devices/{}/sync", lambda a, s: s.device.id), scoped=True),
+    ("POST", "/api/v1/devices/{device_id}/commands"): Cell((A, M, T), body("/devices/{}/commands", lambda a, s: {"name": "open", "reason": "let the cleaner in"}, lambda a, s: s.device.id), scoped=True),
+    ("GET", "/api/v1/devices/{device_id}/commands"): Cell((A, M, T), item("/devices/{}/commands", lambda a, s: s.device.id), scoped=True),
 }  # fmt: skip
 SELF_SCOPED = {  # everyone may call these, and each person sees only their own
     ("GET", "/api/v1/notifications"),

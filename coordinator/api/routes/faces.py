@@ -9,7 +9,7 @@ from coordinator.api.deps import ADMIN, ActorDep, SessionDep, SettingsDep
 from coordinator.errors import NotFoundError
 from coordinator.schemas.common import Id
 from coordinator.services import faces
-from vision import FacePipeline
+from vision import FacePipeline, VisionModels
 
 router = APIRouter(prefix="/users/{user_id}/face-templates", tags=["faces"], dependencies=[ADMIN])
 
@@ -32,10 +32,12 @@ class TemplatesPublic(BaseModel):
     sealed_bytes: int
 
 
-def _reader(request: Request) -> faces.SharedReader:
+def _reader(request: Request, settings: SettingsDep) -> faces.SharedReader:
     """Loaded on first use: a coordinator that never enrols never loads the models."""
     if getattr(request.app.state, "face_reader", None) is None:
-        request.app.state.face_reader = faces.SharedReader(FacePipeline())
+        models = VisionModels.for_model(settings.face_model) if settings.face_model else None
+        pipeline = FacePipeline(models)
+        request.app.state.face_reader = faces.SharedReader(pipeline, pipeline.model)
     reader: faces.SharedReader = request.app.state.face_reader
     return reader
 
@@ -57,7 +59,7 @@ def enrol_face(
         session,
         faces.find_person(session, user_id),
         uploads=uploads,
-        reader=_reader(request),
+        reader=_reader(request, settings),
         secret=settings.secret_key,
         actor=actor,
     )

@@ -117,6 +117,7 @@ class _Import:
     columns: frozenset[str]
     outcomes: list[Outcome] = field(default_factory=list)
     first_rows: dict[object, int] = field(default_factory=dict)
+    buildings: dict[BuildingRef, Building | None] = field(default_factory=dict)
 
     def run(self, row: int, importer: "Importer", data: CsvRow) -> None:
         line = _Line(self, row)
@@ -203,11 +204,13 @@ def _schema(model: type[BaseModel], **values: Any) -> Any:
 
 def _building(line: _Line, ref: BuildingRef, column: str) -> Building | None:
     """A building the caller may change; missing and out-of-scope read the same."""
-    found = line.session.execute(
-        select(Building)
-        .join(Site, Building.site_id == Site.id)
-        .where(Site.code == ref.site_code, Building.code == ref.building_code)
-    ).scalar_one_or_none()
+    if ref not in line.state.buildings:  # a file names few buildings in many rows
+        line.state.buildings[ref] = line.session.execute(
+            select(Building)
+            .join(Site, Building.site_id == Site.id)
+            .where(Site.code == ref.site_code, Building.code == ref.building_code)
+        ).scalar_one_or_none()
+    found = line.state.buildings[ref]
     if found is None or not line.state.scope.sees_building(found.id):
         line.refuse(column, f"no building {ref}")
         return None

@@ -16,6 +16,9 @@ from coordinator.schemas.csv_io import ROW_MODELS, CsvKind, CsvRow, RowProblem, 
 from coordinator.services.csv_io.cells import restore
 
 Rows = list[tuple[int, CsvRow]]
+# Each row is one service call with its audit entry (see docs/performance.md); a larger file is
+# split, so that one request never holds a worker and the audit chain for minutes.
+MAX_ROWS = 5000
 
 
 class CsvRejectedError(CoordinatorError, ValueError):
@@ -81,10 +84,15 @@ def _check_header(kind: CsvKind, header: list[str]) -> None:
 def _validate_rows(
     kind: CsvKind, header: list[str], reader: Iterator[list[str]]
 ) -> tuple[Rows, list[RowProblem]]:
-    model, rows, problems = ROW_MODELS[kind], [], []
+    model = ROW_MODELS[kind]
+    rows: Rows = []
+    problems: list[RowProblem] = []
     for row, cells in enumerate(reader, start=2):
         if not any(cell.strip() for cell in cells):
             continue  # spreadsheets leave empty lines at the end
+        if len(rows) + len(problems) >= MAX_ROWS:
+            message = f"more than {MAX_ROWS} rows: split the file"
+            raise CsvRejectedError(kind, [_whole_file(message)])
         if len(cells) != len(header):
             message = f"has {len(cells)} cells where the header has {len(header)}"
             problems.append(RowProblem(row=row, column=None, message=message))

@@ -1,11 +1,17 @@
 """The camera QR driver, with both decoders, on frames drawn from real passes."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from edge_agent.hardware import qr_camera
 from edge_agent.hardware.errors import HardwareError
+from edge_agent.hardware.factory import build_parts
 from edge_agent.hardware.fakes import FakeCamera
 from edge_agent.hardware.qr_camera import CameraQrScanner, QrDecoder, decode_qr, to_gray
+from edge_agent.profile import PROFILE_DIR as PROFILES
+from edge_agent.profile import ProfileError, load_profile
 from protocols import ReasonCode
 from protocols.passes import rotating_code
 from tests.edge_agent.hardware.qr_frames import code_image, frame_with, place
@@ -77,3 +83,39 @@ def test_the_gate_reads_a_pass_from_its_fake_camera() -> None:
     gate.station.qr = CameraQrScanner(FakeCamera([frame_with(static_pass())]))
     decisions = [d.reason for _ in range(5) for d in gate.station.poll(0.1)]
     assert decisions == [ReasonCode.OK]  # five reads of the same code: one decision
+
+
+def test_the_default_asks_pyzbar_only_when_zxing_located_a_code_it_could_not_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[str] = []
+
+    def pyzbar(gray: object) -> list[bytes]:
+        asked.append("pyzbar")
+        return [b"CP1:FROM-PYZBAR"]
+
+    monkeypatch.setattr(qr_camera, "_pyzbar", pyzbar)
+    empty = np.full((240, 320), 128, dtype=np.uint8)
+    assert decode_qr(empty, QrDecoder.ZXING_THEN_PYZBAR) == []
+    assert asked == []  # nothing located: an idle gate never pays for the second decoder
+    monkeypatch.setattr(qr_camera, "_zxing", lambda gray: ([], True))
+    assert decode_qr(empty, QrDecoder.ZXING_THEN_PYZBAR) == ["CP1:FROM-PYZBAR"]
+    assert decode_qr(empty, QrDecoder.ZXING) == []
+    assert asked == ["pyzbar"]
+
+
+def test_the_simulated_gate_profile_reads_passes_from_its_camera() -> None:
+    with build_parts(load_profile("gate-station-sim")) as parts:
+        assert isinstance(parts.qr, CameraQrScanner)
+        assert parts.qr.decoder is QrDecoder.ZXING_THEN_PYZBAR
+        assert isinstance(parts.camera, FakeCamera)
+        parts.camera.show(frame_with(static_pass()))
+        assert parts.qr.read(0) == static_pass()
+
+
+def test_a_camera_qr_profile_without_a_camera_is_refused(tmp_path: Path) -> None:
+    text = (PROFILES / "gate-station-sim.yaml").read_text()
+    start, end = text.index("camera:\n"), text.index("qr:\n")
+    (tmp_path / "gate.yaml").write_text(text[:start] + text[end:])
+    with pytest.raises(ProfileError, match="needs a camera"):
+        load_profile(tmp_path / "gate.yaml")

@@ -1,5 +1,6 @@
 """A gate on fakes for tests: a site key, passes, a book, a hand-moved clock, a spying recorder."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from uuid import UUID
@@ -122,14 +123,16 @@ def make_gate(
     passback: PassbackStore | None = None,
     clock: HandClock | None = None,
     no_book: bool = False,
+    record: Callable[[EventPayload], object] | None = None,
 ) -> Gate:
+    """A gate on fakes; `record` replaces the spying recorder (e.g. with a real uplink)."""
     clock = clock or HandClock()
     relay = FakeDoorRelay(clock.monotonic)
     green, red = FakeStatusLed(clock.monotonic, "green"), FakeStatusLed(clock.monotonic, "red")
     buzzer = FakeBuzzer(clock.monotonic)
     recorder = Recorder(relay)
     station = GateStation(
-        record=recorder.record,
+        record=record or recorder.record,
         outputs=GateOutputs(relay=relay, green=green, red=red, buzzer=buzzer),
         passback=passback or PassbackStore(),
         wall=clock.wall,

@@ -11,7 +11,15 @@ from edge_agent.hardware.base import Beeps
 from edge_agent.hardware.fakes import FakeCardReader, FakeQrScanner
 from edge_agent.stations.gate import GateSettings
 from edge_agent.stations.passback import PassbackStore
-from protocols import Access, AccessDecision, Credential, Direction, ReasonCode
+from protocols import (
+    Access,
+    AccessDecision,
+    Credential,
+    Direction,
+    EventPayload,
+    ReasonCode,
+    decode,
+)
 from protocols.base45 import b45decode, b45encode
 from protocols.passes import STATIC_PREFIX, rotating_code
 from tests.edge_agent.stations.gate_kit import (
@@ -279,3 +287,31 @@ def test_poll_reads_the_scanner_and_the_card_reader() -> None:
     decisions = gate.station.poll(0)
     assert [d.reason for d in decisions] == [ReasonCode.NOT_A_PASS, ReasonCode.UNKNOWN_CARD]
     assert gate.station.poll(0) == []
+
+
+def test_the_event_is_in_the_real_outbox_before_the_relay_moves(tmp_path: Path) -> None:
+    from edge_agent.store.outbox import Outbox
+    from tests.edge_agent.test_uplink_fake import Rig
+
+    rig = Rig(tmp_path, online=False)  # offline: the event can only be in the outbox
+    outbox: Outbox = rig.outbox
+    seen: list[tuple[int, bool]] = []
+
+    def record(payload: EventPayload) -> None:
+        rig.uplink.record(payload)  # what the runtime wires in
+        seen.append((outbox.count(), gate.relay.is_unlocked))
+
+    gate = make_gate(record=record)
+    decision = gate.station.present_code(static_pass())
+    assert decision is not None and decision.is_granted
+    assert seen == [(1, False)]  # committed (and durable), relay still locked
+    assert gate.relay.is_unlocked
+    (item,) = outbox.pending()
+    assert decode(item.body).payload == Access(
+        decision=AccessDecision.GRANTED,
+        reason=ReasonCode.OK,
+        direction=Direction.IN,
+        credential=Credential.QR_PASS,
+        subject_ref=HOLDER,
+        pass_ref=str(PASS_ID),
+    )
