@@ -75,7 +75,7 @@ class DeviceClient:
         self._client.loop_stop()
 
 
-def _until(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
+def _until(check: Callable[[], Any], what: str, timeout: float = 90) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         answer = check()
