@@ -86,6 +86,7 @@ def create_app(
         lifespan=lifespan,
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url="/docs",
+        redoc_url=None,  # one docs page, the only one whose CSP allows a CDN
         responses=ERROR_RESPONSES,
     )
     app.state.ingest = None

@@ -24,10 +24,12 @@ CONTENT_SECURITY_POLICY = (
     " connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none';"
     " form-action 'self'; frame-ancestors 'none'"
 )
-# The interactive API docs (/docs) load Swagger UI from a CDN with an inline starter script.
+# The interactive API docs (/docs) load Swagger UI from a CDN with an inline starter script and
+# styles; only that page gets them.
 DOCS_CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net;"
-    " style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com;"
+    " style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net;"
+    " img-src 'self' data: https://fastapi.tiangolo.com;"
     " connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = (

@@ -146,17 +146,22 @@ class SignInService:
         self, session: Session, user: User, current: str, new: str, client: Client
     ) -> Tokens:
         """Change one's own password; every sign-in ends and this one continues with new tokens."""
-        now = self.clock()
-        accounts.change_password(
-            session,
-            user=user,
-            current=current,
-            new=new,
-            passwords=self.passwords,
-            actor=client.acting_as(user),
-            now=now,
-        )
-        attempt = Attempt(email=user.email.lower(), client=client, at=now)
+        attempt = Attempt(email=user.email.lower(), client=client, at=self.clock())
+        # Guessing the current password from a stolen session counts like guessing at sign-in.
+        self.throttle.check(session, attempt)
+        try:
+            accounts.change_password(
+                session,
+                user=user,
+                current=current,
+                new=new,
+                passwords=self.passwords,
+                actor=client.acting_as(user),
+                now=attempt.at,
+            )
+        except accounts.WrongCurrentPasswordError:
+            self.throttle.record(session, attempt, succeeded=False)
+            raise
         method = "totp" if user.totp_confirmed else "none"
         return self._complete(session, user, attempt, method)
 

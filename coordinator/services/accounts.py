@@ -37,6 +37,10 @@ from coordinator.services.mail import is_mail_configured, queue_mail
 from coordinator.services.scope import Scope
 
 
+class WrongCurrentPasswordError(InvalidInputError):
+    """The current password given to change it is not the person's password."""
+
+
 class LinkPurpose(StrEnum):
     INVITE = "invite"
     RESET = "reset"
@@ -215,7 +219,7 @@ def change_password(
 ) -> None:
     """A person changes their own password; the current one is required, other sign-ins end."""
     if not passwords.verify(user.password_hash, current).is_valid:
-        raise InvalidInputError("current_password: is not your current password")
+        raise WrongCurrentPasswordError("current_password: is not your current password")
     if new == current:
         raise InvalidInputError("new_password: is the same as the current one")
     check_policy(new, about_the_person=(user.email, user.full_name))

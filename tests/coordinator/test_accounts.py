@@ -177,6 +177,21 @@ def test_changing_the_password_needs_the_current_one_and_ends_other_sign_ins(
     assert campus.sign_in("sam@campus.example", password=NEW_PASSWORD).status_code == 200
 
 
+def test_guessing_the_current_password_is_throttled_like_sign_in(campus: Campus) -> None:
+    campus.add_user("sam@campus.example")
+    session_token = campus.sign_in("sam@campus.example").json()["access_token"]
+    campus.clock.advance(seconds=1)  # failures count after the last success
+    guess = {"current_password": "not it at all", "new_password": NEW_PASSWORD}
+    for _ in range(5):
+        answer = campus.http.post(
+            "/api/v1/auth/password", json=guess, headers=bearer(session_token)
+        )
+        assert answer.status_code == 422
+    right = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    waiting = campus.http.post("/api/v1/auth/password", json=right, headers=bearer(session_token))
+    assert error_of(waiting, 429, "rate_limited").startswith("too many failed sign-ins")
+
+
 # --- admin resets -----------------------------------------------------------------------------
 
 

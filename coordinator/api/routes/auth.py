@@ -36,6 +36,7 @@ from coordinator.schemas.auth import (
     TotpEnrolmentStarted,
 )
 from coordinator.schemas.people import UserPublic
+from coordinator.services.accounts import WrongCurrentPasswordError
 
 
 def _no_store(response: Response) -> None:
@@ -73,7 +74,7 @@ def _committing(session: Session) -> Iterator[None]:
     family) is what rate limits and theft detection rely on, so it must outlive the error."""
     try:
         yield
-    except AuthenticationError:
+    except (AuthenticationError, WrongCurrentPasswordError):
         session.commit()
         raise
     session.commit()
@@ -110,10 +111,10 @@ def change_password(
     client: ClientDep,
 ) -> SignedIn:
     """Change your password (the current one is required); your other sign-ins end."""
-    tokens = service.change_password(
-        session, user, body.current_password, body.new_password, client
-    )
-    session.commit()
+    with _committing(session):
+        tokens = service.change_password(
+            session, user, body.current_password, body.new_password, client
+        )
     return _signed_in(tokens, service.clock())
 
 
