@@ -150,11 +150,12 @@ def transport_ceiling(
 
     consumer.on_message = when_message
     consumer.connect("127.0.0.1", port)
-    consumer.subscribe([(shared_filter("probe", f), 1) for f in fleet_filters(SITE)])
+    consumer.subscribe([(shared_filter(COORDINATOR, f), 1) for f in fleet_filters(SITE)])
     consumer.loop_start()
     time.sleep(0.5)
     _publish(port, users, messages, rate=None)
-    done.wait(300)
+    if not done.wait(120):
+        raise SystemExit(f"the bare consumer received {seen[0]} of {len(messages)}")
     consumer.disconnect()
     consumer.loop_stop()
     return len(messages) / max(times[1] - times[0], 1e-9)
