@@ -186,12 +186,13 @@ def ingest_rate(
             "COORDINATOR_SITE": SITE,
             "COORDINATOR_INGEST_BATCH_SIZE": "500",
         }
+        log = Path(tempfile.gettempdir()) / f"bench-ingest-{account}.log"
         processes.append(
             subprocess.Popen(
                 [sys.executable, "-m", "coordinator", "ingest"],
                 env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=log.open("wb"),
+                stderr=subprocess.STDOUT,
             )
         )
     time.sleep(3)  # connected and subscribed
@@ -200,6 +201,8 @@ def ingest_rate(
     while _count(_dsn(url)) < len(messages):
         if time.monotonic() - started > 900:
             raise SystemExit("ingest did not store every event within 15 minutes")
+        if any(process.poll() is not None for process in processes):
+            raise SystemExit(f"a worker exited: see {tempfile.gettempdir()}/bench-ingest-*.log")
         time.sleep(0.05)
     return len(messages) / (time.monotonic() - started), processes
 
