@@ -185,6 +185,7 @@ def ingest_rate(
             "COORDINATOR_MQTT_CLIENT_ID": account,
             "COORDINATOR_SITE": SITE,
             "COORDINATOR_INGEST_BATCH_SIZE": "500",
+            "COORDINATOR_SECRET_KEY": secrets.token_urlsafe(32),
         }
         log = Path(tempfile.gettempdir()) / f"bench-ingest-{account}.log"
         processes.append(
