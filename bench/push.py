@@ -64,6 +64,7 @@ from protocols.messages import AckPayload, BundleAck
 from protocols.sealing import public_key_text
 
 SITE = "bench"
+ROOMS_PER_BUILDING = 20  # a door knows the supervisors assigned in its building by card
 ADMIN_DSN = f"postgresql://{getpass.getuser()}@/postgres?host=/var/run/postgresql"
 
 
@@ -92,7 +93,8 @@ def drop_database(name: str) -> None:
 
 
 def seed(url: str, secret: SecretStr, count: int) -> tuple[dict[str, X25519PrivateKey], str]:
-    """N rooms with a door station, a session in the next hour, a supervisor and a card."""
+    """N rooms (20 per building) with a door station, a session in the next hour, a supervisor
+    and a card."""
     keys: dict[str, X25519PrivateKey] = {}
     starts = datetime.now(UTC) + timedelta(hours=1)
     with transaction(url) as session:
@@ -100,10 +102,14 @@ def seed(url: str, secret: SecretStr, count: int) -> tuple[dict[str, X25519Priva
         exam = m.Exam(code="bench-101", title="Benchmarks")
         session.add_all([site, exam])
         session.flush()
-        building = m.Building(site_id=site.id, code="main", name="Main")
-        session.add(building)
+        buildings = [
+            m.Building(site_id=site.id, code=f"b{b}", name=f"Building {b}")
+            for b in range((count + ROOMS_PER_BUILDING - 1) // ROOMS_PER_BUILDING)
+        ]
+        session.add_all(buildings)
         session.flush()
         for i in range(count):
+            building = buildings[i // ROOMS_PER_BUILDING]
             device_id = f"door-{i:04d}"
             keys[device_id] = X25519PrivateKey.generate()
             room = m.Room(

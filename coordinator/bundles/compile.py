@@ -90,6 +90,7 @@ class Catalogue:
     gates: dict[int, Gate]
     sessions: dict[int, list[tuple[ExamSession, str]]]  # by room, with the exam's code
     expected: dict[int, dict[Person, RosterSession]]  # by exam session
+    colleagues: dict[int, set[int]]  # by building: supervisors assigned in it, in the horizon
     names: dict[Person, str]
     cards: dict[Person, list[str]]
     templates: dict[int, FaceTemplate]
@@ -119,13 +120,17 @@ def read_catalogue(
     sessions = _sessions_by_room(session, room_ids, now, rules)
     session_ids = [s.id for rows in sessions.values() for s, _ in rows]
     expected = _expected(session, session_ids)
+    rooms = {r.id: r for r in session.scalars(select(Room).where(Room.id.in_(room_ids)))}
+    colleagues = _colleagues(session, {r.building_id for r in rooms.values()}, now, rules)
     people = {person for by_person in expected.values() for person in by_person}
+    people |= {(PersonKind.USER, i) for ids in colleagues.values() for i in ids}
     user_ids = [i for kind, i in people if kind is PersonKind.USER]
     student_ids = [i for kind, i in people if kind is PersonKind.STUDENT]
     return Catalogue(
         devices=devices,
         sites={s.id: s for s in session.scalars(select(Site).where(Site.id.in_(site_ids)))},
-        rooms={r.id: r for r in session.scalars(select(Room).where(Room.id.in_(room_ids)))},
+        rooms=rooms,
+        colleagues=colleagues,
         gates={g.id: g for g in session.scalars(select(Gate).where(Gate.id.in_(gate_ids)))},
         sessions=sessions,
         expected=expected,
@@ -156,6 +161,28 @@ def _sessions_by_room(
     for exam_session, code in rows:
         by_room[exam_session.room_id].append((exam_session, code))
     return by_room
+
+
+def _colleagues(
+    session: Session, building_ids: set[int], now: datetime, rules: BuildRules
+) -> dict[int, set[int]]:
+    """Supervisors assigned anywhere in these buildings within the horizon: a door knows them
+    by card, so one at the wrong room is told "not assigned here", not "unknown card"."""
+    rows = session.execute(
+        select(Room.building_id, Assignment.supervisor_id)
+        .join(ExamSession, ExamSession.room_id == Room.id)
+        .join(Assignment, Assignment.session_id == ExamSession.id)
+        .where(
+            Room.building_id.in_(building_ids),
+            Assignment.status.in_(ON_ROSTER),
+            ExamSession.ends_at > now,
+            ExamSession.starts_at < now + rules.horizon,
+        )
+    ).all()
+    by_building: dict[int, set[int]] = defaultdict(set)
+    for building_id, supervisor_id in rows:
+        by_building[building_id].add(supervisor_id)
+    return by_building
 
 
 def _expected(session: Session, session_ids: list[int]) -> dict[int, dict[Person, RosterSession]]:
@@ -331,6 +358,10 @@ def _roster(
     secret: SecretStr,
 ) -> list[RosterEntry]:
     sessions_of: dict[Person, list[RosterSession]] = defaultdict(list)
+    if device.room_id is not None:  # colleagues first, with no session here and no face
+        building_id = catalogue.rooms[device.room_id].building_id
+        for user_id in catalogue.colleagues.get(building_id, set()):
+            sessions_of[(PersonKind.USER, user_id)] = []
     for session_id in session_ids:
         for person, roster_session in catalogue.expected.get(session_id, {}).items():
             sessions_of[person].append(roster_session)
@@ -349,7 +380,9 @@ def _roster(
                 card_hashes=catalogue.cards.get(person, [])[:16],
                 templates=_sealed_templates(
                     catalogue, person, device, ref, device_key=device_key, secret=secret
-                ),
+                )
+                if sessions
+                else None,
                 sessions=sessions,
             )
         )

@@ -21,6 +21,7 @@ from coordinator.db.models import (
     Device,
     DeviceCommand,
     ExamSession,
+    Room,
     SessionEnrolment,
 )
 from protocols import BundleAck, BundleStatus, CommandResult, CommandStatus, Envelope
@@ -111,6 +112,14 @@ def _room_devices(session: Session, room_ids: set[int]) -> set[str]:
     return _devices_where(session, Device.room_id.in_(room_ids)) if room_ids else set()
 
 
+def _building_devices(session: Session, room_ids: set[int]) -> set[str]:
+    """Door devices of every room in these rooms' buildings: a supervisor assigned in a
+    building is known by card at all its doors (coordinator.bundles.compile)."""
+    buildings = select(Room.building_id).where(Room.id.in_(room_ids))
+    rooms = set(session.scalars(select(Room.id).where(Room.building_id.in_(buildings))))
+    return _room_devices(session, rooms)
+
+
 def _session_devices(session: Session, session_ids: set[int]) -> set[str]:
     rooms = set(session.scalars(select(ExamSession.room_id).where(ExamSession.id.in_(session_ids))))
     return _room_devices(session, rooms)
@@ -136,7 +145,7 @@ def _person_devices(session: Session, user_ids: set[int], student_ids: set[int])
                 .where(SessionEnrolment.student_id.in_(student_ids), ExamSession.ends_at > now)
             )
         )
-    return _room_devices(session, rooms)
+    return _building_devices(session, rooms)
 
 
 def _gate_devices(session: Session) -> set[str]:
@@ -157,7 +166,14 @@ _FINDERS: dict[str, Finder] = {
         s, set(s.scalars(select(ExamSession.id).where(ExamSession.exam_id.in_(_own_id(i)))))
     ),
     "exam session": lambda s, i, snaps: _room_devices(s, _values(snaps, "room_id")),
-    "assignment": lambda s, i, snaps: _session_devices(s, _values(snaps, "session_id")),
+    "assignment": lambda s, i, snaps: _building_devices(
+        s,
+        set(
+            s.scalars(
+                select(ExamSession.room_id).where(ExamSession.id.in_(_values(snaps, "session_id")))
+            )
+        ),
+    ),
     "enrolment": lambda s, i, snaps: _session_devices(s, _values(snaps, "session_id")),
     "card": lambda s, i, snaps: _person_devices(
         s, _values(snaps, "user_id"), _values(snaps, "student_id")
