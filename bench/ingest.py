@@ -150,11 +150,12 @@ def transport_ceiling(
 
     consumer.on_message = when_message
     consumer.connect("127.0.0.1", port)
-    consumer.subscribe([(shared_filter("probe", f), 1) for f in fleet_filters(SITE)])
+    consumer.subscribe([(shared_filter(COORDINATOR, f), 1) for f in fleet_filters(SITE)])
     consumer.loop_start()
     time.sleep(0.5)
     _publish(port, users, messages, rate=None)
-    done.wait(300)
+    if not done.wait(120):
+        raise SystemExit(f"the bare consumer received {seen[0]} of {len(messages)}")
     consumer.disconnect()
     consumer.loop_stop()
     return len(messages) / max(times[1] - times[0], 1e-9)
@@ -184,13 +185,15 @@ def ingest_rate(
             "COORDINATOR_MQTT_CLIENT_ID": account,
             "COORDINATOR_SITE": SITE,
             "COORDINATOR_INGEST_BATCH_SIZE": "500",
+            "COORDINATOR_SECRET_KEY": secrets.token_urlsafe(32),
         }
+        log = Path(tempfile.gettempdir()) / f"bench-ingest-{account}.log"
         processes.append(
             subprocess.Popen(
                 [sys.executable, "-m", "coordinator", "ingest"],
                 env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=log.open("wb"),
+                stderr=subprocess.STDOUT,
             )
         )
     time.sleep(3)  # connected and subscribed
@@ -199,6 +202,8 @@ def ingest_rate(
     while _count(_dsn(url)) < len(messages):
         if time.monotonic() - started > 900:
             raise SystemExit("ingest did not store every event within 15 minutes")
+        if any(process.poll() is not None for process in processes):
+            raise SystemExit(f"a worker exited: see {tempfile.gettempdir()}/bench-ingest-*.log")
         time.sleep(0.05)
     return len(messages) / (time.monotonic() - started), processes
 

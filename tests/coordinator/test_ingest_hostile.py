@@ -164,5 +164,8 @@ def test_a_dead_worker_says_so_on_health_and_calls_for_an_exit(sqlite_url: str) 
     upgrade(sqlite_url)
     with TestClient(create_app(Settings(database_url=sqlite_url, mqtt_enabled=False))) as client:
         client.app.state.ingest = worker  # type: ignore[attr-defined]
-        assert client.get("/api/v1/health").json()["ingest"] == "failed"
+        try:
+            assert client.get("/api/v1/health").json()["ingest"] == "failed"
+        finally:
+            client.app.state.ingest = None  # type: ignore[attr-defined]  # the app's own again
     worker.stop()

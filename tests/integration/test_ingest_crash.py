@@ -171,3 +171,43 @@ def test_the_broker_is_killed_and_restarted(
     finally:
         worker.stop()
     assert stored(pg_sessions) == (EVENTS, EVENTS, 0)
+
+
+def test_two_workers_share_the_stream_and_a_killed_slot_is_taken_up_again(
+    broker: Broker, postgres_url: str, pg_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Mosquitto 2.0 keeps giving an offline member its share; they wait for that client id.
+
+    The design (docs/delivery.md): a worker is a slot (account + client id), not a machine.
+    When one dies for good, its share waits in the broker until the slot runs again, on any
+    host; here a new process takes up the killed slot and everything is stored exactly once.
+    """
+    first = IngestProcess(broker, postgres_url, COORDINATOR_USER, tmp_path / "first.log")
+    second = IngestProcess(broker, postgres_url, "coordinator-ingest-2", tmp_path / "second.log")
+    first.start()
+    second.start()
+
+    def kill_second_for_good() -> None:
+        second.kill()
+
+    try:
+        fleet = Fleet(broker, DEVICES)
+        publisher = threading.Thread(target=fleet.publish, args=(PER_DEVICE, 300))
+        publisher.start()
+        wait_until(lambda: stored(pg_sessions)[0] >= EVENTS // 3, "a third never arrived")
+        kill_second_for_good()
+        publisher.join(300)
+        fleet.close()
+        wait_until(lambda: stored(pg_sessions)[0] > EVENTS // 3, "the first worker stalled")
+        stranded = EVENTS - stored(pg_sessions)[0]
+        replacement = IngestProcess(
+            broker, postgres_url, "coordinator-ingest-2", tmp_path / "replacement.log"
+        )
+        replacement.start()
+        wait_until(lambda: stored(pg_sessions)[0] >= EVENTS, "events missing", timeout=180)
+        replacement.stop()
+    finally:
+        first.stop()
+        second.kill()
+    assert stranded > 0, "the killed member's share should have waited for its slot"
+    assert stored(pg_sessions) == (EVENTS, EVENTS, 0)
