@@ -37,6 +37,7 @@ from coordinator.ingest.metrics import IngestMetrics
 from coordinator.ingest.worker import IngestWorker
 from coordinator.link.base import NoPublisher
 from coordinator.link.mqtt import MqttPublisher
+from coordinator.services.mail import MailCourier, is_mail_configured
 
 API_PREFIX = "/api/v1"
 
@@ -67,13 +68,22 @@ def create_app(
         builder = BundleBuilder(
             settings, app.state.sessions, app.state.publisher, app.state.senders
         )
+        courier = (
+            MailCourier(settings, app.state.sessions, every_s=settings.mail_send_interval_s)
+            if is_mail_configured(settings)
+            else None
+        )
         if app.state.ingest:
             app.state.ingest.start()
             app.state.publisher.start()
             builder.start()
+        if courier:
+            courier.start()
         try:
             yield
         finally:
+            if courier:
+                courier.stop()
             if app.state.ingest:
                 builder.stop()
                 app.state.publisher.stop()

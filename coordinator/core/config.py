@@ -158,6 +158,12 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(
         default=True, description="Upgrade the SMTP connection with STARTTLS before sending."
     )
+    mail_send_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="While serving, queued mail is handed to SMTP this often (if SMTP is set).",
+    )
     mail_from: str = Field(
         default="coordinator@localhost", max_length=254, description="Sender of invite mail."
     )

@@ -4,17 +4,21 @@ A change and the mail that reports it commit together or not at all; `deliver_pe
 what is queued, and what the SMTP server refuses stays queued with the reason for the next run.
 """
 
+import logging
 import smtplib
 import ssl
+import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.core.config import Settings
 from coordinator.db.models import OutboxMail
+
+log = logging.getLogger(__name__)
 
 # A message the SMTP server refused this many times is left for an operator to look at.
 MAX_ATTEMPTS = 5
@@ -98,3 +102,37 @@ def _send_one(smtp: smtplib.SMTP, settings: Settings, mail: OutboxMail, now: dat
 def _note_failure(mail: OutboxMail, reason: str) -> None:
     mail.attempts += 1
     mail.last_error = reason[:500]
+
+
+class MailCourier:
+    """Hands queued mail to SMTP every `every_s` seconds while the coordinator serves.
+
+    Whatever queued the mail (an invite route, a user created through the API, a CSV import of
+    users), it leaves within one interval of its commit; a refused message is tried again on the
+    next round. `coordinator mail send` does one round by hand.
+    """
+
+    def __init__(
+        self, settings: Settings, sessions: sessionmaker[Session], *, every_s: float
+    ) -> None:
+        self._settings, self._sessions, self._every_s = settings, sessions, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mail-courier", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=SMTP_TIMEOUT_S + 5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every_s):
+            try:
+                with self._sessions() as session:
+                    delivery = deliver_pending(session, self._settings, now=datetime.now(UTC))
+            except Exception:  # the courier must outlive a bad round; the mail stays queued
+                log.exception("mail round failed; queued mail is tried again next round")
+                continue
+            if delivery.sent or delivery.failed:
+                log.info("mail: %d sent, %d refused", delivery.sent, delivery.failed)

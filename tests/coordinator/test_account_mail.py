@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -173,3 +174,25 @@ def test_a_user_created_through_the_api_is_invited(
         # Without SMTP the admin fetches a link to pass on; it voids the first one.
         link = invite(campus, sam, admin).json()["link"]
         assert set_password(campus, link).json()["outcome"] == "signed_in"
+
+
+def test_a_serving_coordinator_mails_invites_of_users_created_through_the_api(
+    sqlite_url: str, sqlite_sessions: sessionmaker[Session], mailbox: tuple[Mailbox, int]
+) -> None:
+    """No `coordinator mail send` by hand: the courier of `serve` hands the invite to SMTP."""
+    box, port = mailbox
+    campus_settings = {"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_starttls": False}
+    for campus in make_campus(
+        sqlite_url, sqlite_sessions, mail_send_interval_s=0.05, **campus_settings
+    ):
+        admin = as_user(campus, campus.add_user("boss@campus.example", Role.ADMIN), Role.ADMIN)
+        created = campus.http.post(
+            "/api/v1/users",
+            json={"email": "ola@campus.example", "full_name": "Ola", "role": "supervisor"},
+            headers=admin,
+        )
+        assert created.status_code == 201, created.text
+        deadline = time.monotonic() + 30  # a bound: it returns as soon as the mail is there
+        while not box.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [mail["To"] for mail in box.received] == ["ola@campus.example"]
