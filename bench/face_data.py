@@ -11,14 +11,19 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
+
+from vision.photos import load_photo
 
 PAIR_TABLES = ("master.csv", "face-recognition-pivot.csv")
-DEFAULT_FACES = Path(__file__).resolve().parents[2] / "shared/data/faces"
 
 
 def default_faces_dir() -> Path | None:
-    return DEFAULT_FACES if DEFAULT_FACES.is_dir() else None
+    """../shared/data/faces beside the checkout (the main one or a worktree), when present."""
+    for folder in Path(__file__).resolve().parents:
+        if (folder / "shared/data/faces").is_dir():
+            return folder / "shared/data/faces"
+    return None
 
 
 def identities(folder: Path) -> dict[str, int]:
@@ -56,9 +61,31 @@ def find_set(path: Path) -> Path:
     raise SystemExit(f"no master.csv under {path}; pass the labelled face folder")
 
 
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+
+
+def labelled_photos(folder: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """(photo name -> path, photo name -> person) from either layout: a plain folder of
+    `person/photo.jpg`, or photos beside master.csv (identities from its "Yes" pairs)."""
+    for candidate in (folder, folder / "deepface"):
+        if (candidate / "master.csv").is_file():
+            numbers = identities(candidate)
+            paths = {name: candidate / name for name in numbers}
+            return paths, {name: f"person-{n}" for name, n in numbers.items()}
+    paths, labels = {}, {}
+    for person in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for photo in sorted(person.iterdir()):
+            if photo.suffix.lower() in PHOTO_SUFFIXES:
+                name = f"{person.name}/{photo.name}"
+                paths[name], labels[name] = photo, person.name
+    if not paths:
+        raise SystemExit(f"no person/photo.jpg folders and no master.csv under {folder}")
+    return paths, labels
+
+
 def load_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    """The photo decoded as enrolment decodes it (vision.photos, EXIF orientation applied)."""
+    return load_photo(path)
 
 
 def camera_frame(photo: np.ndarray, width: int = 640, height: int = 480) -> np.ndarray:

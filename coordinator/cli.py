@@ -2,7 +2,6 @@
 
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,18 +9,22 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from coordinator.api.app import create_app
 from coordinator.auth.admins import create_admin
+from coordinator.bundles import keys
 from coordinator.core.config import Settings
 from coordinator.core.passwords import Passwords
 from coordinator.db.migrate import upgrade
+from coordinator.db.models import BundleSync, utc_now
 from coordinator.db.session import transaction
 from coordinator.errors import CoordinatorError, SettingsError
 from coordinator.schemas.csv_io import CsvKind
+from coordinator.services.accounts import Invitations
 from coordinator.services.audit import verify_chain
 from coordinator.services.csv_io import CsvRejectedError, admin_actor, import_csv
+from coordinator.services.mail import deliver_pending, is_mail_configured
+from protocols import decode
 
 app = typer.Typer(add_completion=False, help="Campus coordinator.", no_args_is_help=True)
 
@@ -86,7 +89,13 @@ def import_csv_file(
         with transaction(settings.database_url) as session:
             actor, scope = admin_actor(session, as_email, address="cli")
             result = import_csv(
-                session, kind, file.read_bytes(), actor=actor, scope=scope, dry_run=dry_run
+                session,
+                kind,
+                file.read_bytes(),
+                actor=actor,
+                scope=scope,
+                invitations=Invitations(settings, utc_now()),
+                dry_run=dry_run,
             )
     except CsvRejectedError as rejected:
         for problem in rejected.problems:
@@ -118,13 +127,42 @@ def serve(
     )
     typer.echo(f"coordinator on http://{settings.http_host}:{settings.http_port}/docs")
     logging.getLogger("coordinator").setLevel(logging.INFO)  # a server's log says what it does
+    server: uvicorn.Server | None = None
+
+    def when_ingest_dies(error: BaseException) -> None:
+        if server is not None:
+            server.should_exit = True  # a graceful stop, then the failure status below
+
     # The app trusts proxy headers itself, only from COORDINATOR_TRUSTED_PROXIES.
-    application = create_app(settings)
-    uvicorn.run(application, host=settings.http_host, port=settings.http_port, proxy_headers=False)
+    application = create_app(settings, when_ingest_dies=when_ingest_dies)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application, host=settings.http_host, port=settings.http_port, proxy_headers=False
+        )
+    )
+    server.run()
     worker = application.state.ingest
     if worker is not None and worker.failure is not None:
         typer.echo(f"coordinator: the ingest worker died: {worker.failure!r}", err=True)
         raise typer.Exit(70)  # EX_SOFTWARE: systemd's Restart=on-failure starts it again
+
+
+mail = typer.Typer(help="The mail outbox (invites and password links).", no_args_is_help=True)
+app.add_typer(mail, name="mail")
+
+
+@mail.command("send")
+def send_mail(database_url: DatabaseOption = None) -> None:
+    """Hand queued mail to the SMTP server; run from a timer to retry what failed."""
+    settings = load_settings(database_url=database_url)
+    if not is_mail_configured(settings):
+        typer.echo("coordinator: set COORDINATOR_SMTP_HOST to send mail", err=True)
+        raise typer.Exit(1)
+    with transaction(settings.database_url) as session:
+        delivery = deliver_pending(session, settings, now=utc_now())
+    typer.echo(f"mail: sent {delivery.sent}, failed {delivery.failed}")
+    if delivery.failed:
+        raise typer.Exit(1)
 
 
 audit = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -147,63 +185,53 @@ def verify_audit(database_url: DatabaseOption = None) -> None:
     typer.echo(f"audit log intact: {report.checked} entries; newest hash {report.head}")
 
 
-signing_keys = typer.Typer(
-    help="The site's signing keys (bundles and passes) and their rotation: docs/passes.md.",
-    no_args_is_help=True,
-)
-app.add_typer(signing_keys, name="keys")
+bundles = typer.Typer(help="Signed device bundles and their signing keys.", no_args_is_help=True)
+app.add_typer(bundles, name="bundles")
 
 
-@signing_keys.command("list")
-def list_keys(database_url: DatabaseOption = None) -> None:
-    """Every key with its state: new (trusted, not signing), active (signing), retired."""
-    from coordinator.bundles.keys import all_keys  # noqa: PLC0415 - only this command
-
+@bundles.command("keys")
+def list_signing_keys(database_url: DatabaseOption = None) -> None:
+    """Print the signing keys devices should trust: `<key id> <public key>` per line."""
     settings = load_settings(database_url=database_url)
     with transaction(settings.database_url) as session:
-        for key in all_keys(session):
-            state = "retired" if key.retired_at else "active" if key.activated_at else "new"
-            typer.echo(f"{key.key_id}  {state:7}  created {key.created_at:%Y-%m-%d %H:%M}")
+        keys.ensure_active_key(session, settings.secret_key)
+        for key in keys.trusted_keys(session):
+            typer.echo(f"{key.key_id} {key.public_key}")
 
 
-@signing_keys.command("add")
-def add_signing_key(database_url: DatabaseOption = None) -> None:
-    """Step 1: a new key, trusted by devices from their next bundle, signing nothing yet."""
-    from coordinator.bundles.keys import add_key  # noqa: PLC0415 - only this command
-
-    settings = load_settings(database_url=database_url)
-    with transaction(settings.database_url) as session:
-        key = add_key(session, settings.secret_key)
-        typer.echo(f"added {key.key_id}; activate it once every device acknowledged its bundle")
-
-
-@signing_keys.command("activate")
-def activate_signing_key(key_id: str, database_url: DatabaseOption = None) -> None:
-    """Step 2: the key signs new bundles and passes; the previous one still verifies."""
-    from coordinator.bundles.keys import activate_key  # noqa: PLC0415 - only this command
-
-    _key_step(activate_key, key_id, database_url, "signs from now on")
-
-
-@signing_keys.command("retire")
-def retire_signing_key(key_id: str, database_url: DatabaseOption = None) -> None:
-    """Step 3: devices stop trusting the key; passes it signed are refused as unknown key."""
-    from coordinator.bundles.keys import retire_key  # noqa: PLC0415 - only this command
-
-    _key_step(retire_key, key_id, database_url, "retired: gates refuse its passes")
-
-
-def _key_step(
-    step: Callable[[Session, str], object], key_id: str, database_url: str | None, done: str
+@bundles.command("rotate")
+def rotate_signing_key(
+    step: Annotated[str, typer.Argument(help="add, activate KEY_ID, or retire KEY_ID.")],
+    key_id: Annotated[str | None, typer.Argument(help="The key, for activate and retire.")] = None,
+    database_url: DatabaseOption = None,
 ) -> None:
+    """Rotate the bundle-signing key in three steps (docs/bundles.md)."""
     settings = load_settings(database_url=database_url)
-    try:
-        with transaction(settings.database_url) as session:
-            step(session, key_id)
-    except CoordinatorError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(f"{key_id} {done}")
+    with transaction(settings.database_url) as session:
+        if step == "add":
+            typer.echo(f"added {keys.add_key(session, settings.secret_key).key_id}")
+        elif step in ("activate", "retire") and key_id:
+            change = keys.activate_key if step == "activate" else keys.retire_key
+            typer.echo(f"{step}d {change(session, key_id).key_id}")
+        else:
+            raise typer.BadParameter("use: add | activate KEY_ID | retire KEY_ID")
+
+
+@bundles.command("export")
+def export_bundle(
+    device_id: Annotated[str, typer.Argument(help="The device whose built bundle to write.")],
+    out: Annotated[Path, typer.Option(help="File to write the signed bundle to.")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Write a device's latest built bundle to a file (a station can run on it offline)."""
+    settings = load_settings(database_url=database_url)
+    with transaction(settings.database_url) as session:
+        sync = session.get(BundleSync, device_id)
+        if sync is None or sync.signed is None:
+            raise typer.BadParameter(f"no bundle built for {device_id!r} yet")
+        payload = decode(sync.signed, max_bytes=len(sync.signed)).payload
+    out.write_text(payload.model_dump_json(), encoding="utf-8")
+    typer.echo(f"wrote version {sync.built_version} for {device_id} to {out}")
 
 
 @app.callback()

@@ -23,7 +23,7 @@ import numpy as np
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from vision import Descriptor, FaceReading, Reason
+from vision import Descriptor, FaceReading, MatchPolicy, Reason
 from vision.images import RGBImage
 
 SEAL_FORMAT = b"FTPL1"  # face templates, format 1
@@ -33,7 +33,11 @@ DESCRIPTOR_SIZE = 128
 
 
 class FaceReader(Protocol):
-    """What enrolment needs of vision.FacePipeline: one photo in, one reading or a refusal out."""
+    """What enrolment needs of vision.FacePipeline: one photo in, one reading or a refusal out,
+    and the match policy of its embedder (outliers are judged on the same scale)."""
+
+    @property
+    def match(self) -> MatchPolicy: ...
 
     def read(self, frame: RGBImage) -> FaceReading | Reason: ...
 
@@ -53,9 +57,12 @@ class EnrolmentRules:
     """How many usable photos a person needs, and how far from the rest a photo may lie."""
 
     min_photos: int = 3
-    # L2 distance to the mean of the person's other photos; same-person photos lie around 0.3,
-    # different people above 0.6 (bench/face_accuracy.py).
-    max_outlier_distance: float = 0.5
+    # L2 distance to the mean of the person's other photos. None: OUTLIER_SHARE of the reader's
+    # match threshold, so the rule follows the embedder (dlib: 0.5 of 0.6; SFace: 0.94 of 1.128).
+    max_outlier_distance: float | None = None
+
+
+OUTLIER_SHARE = 5 / 6
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,8 @@ def enrol(
             verdicts[photo_id] = PhotoVerdict(photo_id, outcome)
         else:
             readings[photo_id] = outcome
-    kept, dropped = _drop_outliers(readings, rules.max_outlier_distance)
+    limit = rules.max_outlier_distance or OUTLIER_SHARE * pipeline.match.threshold
+    kept, dropped = _drop_outliers(readings, limit)
     for photo_id, distance in dropped.items():
         verdicts[photo_id] = PhotoVerdict(photo_id, EnrolmentReason.OUTLIER, distance)
     for photo_id in kept:

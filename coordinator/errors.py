@@ -7,6 +7,10 @@ class CoordinatorError(Exception):
     status_code = 400
     code = "bad_request"
 
+    def __init__(self, message: str = "", *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field  # the input field at fault, when there is one
+
 
 class SettingsError(CoordinatorError, ValueError):
     """The coordinator's settings are missing or unsafe."""

@@ -12,6 +12,9 @@ import typer
 from edge_agent.config import BrokerConfig, load_config
 from edge_agent.errors import EdgeError
 from edge_agent.simulate import SimulationPlan, read_credentials, run_simulation
+from edge_agent.store.bundle import BundleStore
+from edge_agent.store.device_key import create_device_key
+from protocols import ProtocolError
 
 app = typer.Typer(add_completion=False, help="Campus edge agent.", no_args_is_help=True)
 
@@ -66,6 +69,41 @@ def simulate(
         )
     if any(report.left_in_outbox for report in reports):
         raise typer.Exit(1)
+
+
+keys = typer.Typer(help="The device's own key and the coordinator keys it trusts.")
+app.add_typer(keys, name="keys")
+
+
+@keys.command("init")
+def init_device_key(
+    key_file: Annotated[Path, typer.Option(help="Where the private key is kept (0600).")],
+    replace: Annotated[bool, typer.Option(help="Make a new key over an existing one.")] = False,
+) -> None:
+    """Make this device's X25519 key pair and print the public key to register."""
+    public = create_device_key(key_file, replace=replace)
+    typer.echo(public)
+    typer.echo(
+        'register it: PATCH /api/v1/devices/<device id> with {"public_key": "' + public + '"}',
+        err=True,
+    )
+
+
+@keys.command("trust")
+def trust_signing_key(
+    store: Annotated[Path, typer.Option(help="The device's bundle store (SQLite).")],
+    key_id: Annotated[str, typer.Argument(help="Id of the coordinator's signing key.")],
+    public_key: Annotated[str, typer.Argument(help="Its public key (base64), from the server.")],
+) -> None:
+    """Trust a coordinator signing key (provisioning); later bundles rotate the set."""
+    bundle_store = BundleStore(store)
+    try:
+        bundle_store.trust(key_id, public_key)
+    except ProtocolError as error:
+        raise typer.BadParameter(str(error)) from None
+    finally:
+        bundle_store.close()
+    typer.echo(f"trusting signing key {key_id}")
 
 
 @app.command()

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Self
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -46,6 +47,33 @@ BcmPin = Annotated[
     ),
 ]
 Seconds = Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)]
+
+
+def _printable(value: Any) -> Any:
+    # A NUL in a device path would reach open() as "embedded null byte" (a ValueError, not the
+    # OSError drivers report); refuse it, and other control characters, here.
+    if any(ord(char) < 32 or ord(char) == 127 for char in str(value)):
+        raise ValueError("must not contain control characters (NUL, newline, ...)")
+    return value
+
+
+DeviceName = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_printable)]
+
+
+def _sized(path: Path) -> Path:
+    if not 0 < len(str(path)) <= 4096 or str(path) == ".":
+        raise ValueError("must be a path of 1 to 4096 characters")
+    return path
+
+
+DevicePath = Annotated[Path, AfterValidator(_printable), AfterValidator(_sized)]
+
+# Where each BCM GPIO is on the 40-pin header (Pi 2 and later, Pi 4 and Pi 5 alike).
+HEADER_PIN = {
+    2: 3, 3: 5, 4: 7, 5: 29, 6: 31, 7: 26, 8: 24, 9: 21, 10: 19, 11: 23, 12: 32, 13: 33,
+    14: 8, 15: 10, 16: 36, 17: 11, 18: 12, 19: 35, 20: 38, 21: 40, 22: 15, 23: 16, 24: 18,
+    25: 22, 26: 37, 27: 13,
+}  # fmt: skip
 
 
 class ProfileError(ConfigError):
@@ -176,14 +204,14 @@ class OpenCvCamera(_CameraBase):
     """A USB (V4L2) camera by index, or a device or video path, through OpenCV."""
 
     driver: Literal["opencv"]
-    device: Annotated[int, Field(ge=0, le=63)] | Annotated[str, Field(min_length=1, max_length=255)]
+    device: Annotated[int, Field(ge=0, le=63)] | DeviceName
 
 
 class FilesCamera(_CameraBase):
     """Frames from an image file, a folder of images (in name order) or a video file."""
 
     driver: Literal["files"]
-    path: Path = Field(description="Relative paths are read from the profile's folder.")
+    path: DevicePath = Field(description="Relative paths are read from the profile's folder.")
     loop: bool = True
 
 
@@ -220,7 +248,7 @@ class EvdevReader(_UidFraming):
     """A USB HID keyboard-wedge reader, grabbed so its keystrokes reach no other program."""
 
     driver: Literal["evdev"]
-    device: Path = Field(description="e.g. /dev/input/by-id/usb-...-event-kbd (stable name).")
+    device: DevicePath = Field(description="e.g. /dev/input/by-id/usb-...-event-kbd (stable name).")
     grab: bool = True
 
 
@@ -228,7 +256,7 @@ class SerialReader(_UidFraming):
     """A reader on a serial port (UART or USB serial) with start/end framing bytes."""
 
     driver: Literal["serial"]
-    port: str = Field(min_length=1, max_length=255, description="e.g. /dev/ttyUSB0, or a URL.")
+    port: DeviceName = Field(description="e.g. /dev/ttyUSB0, or a pyserial URL.")
     baudrate: int = Field(default=9600, ge=300, le=4_000_000)
     start: Annotated[int, Field(ge=0, le=255)] | None = Field(
         default=0x02, description="Byte that begins a frame (STX), or null for none."
@@ -236,6 +264,14 @@ class SerialReader(_UidFraming):
     end: Annotated[int, Field(ge=0, le=255)] = Field(
         default=0x03, description="Byte that ends a frame (ETX; 13 for CR-terminated readers)."
     )
+
+    @model_validator(mode="after")
+    def _start_differs_from_end(self) -> Self:
+        if self.start == self.end:
+            raise ValueError(
+                "start and end must differ; for a reader without a start byte use null"
+            )
+        return self
 
 
 class FakeReaderConfig(_Section):
@@ -251,7 +287,7 @@ class EvdevQr(_Section):
     """A USB HID QR scanner that types the code's text, grabbed like a card reader."""
 
     driver: Literal["evdev"]
-    device: Path
+    device: DevicePath
     grab: bool = True
     max_chars: int = Field(default=1024, ge=16, le=4096)
 
@@ -291,7 +327,7 @@ class NmeaLocation(_Section):
     """A GNSS receiver writing NMEA 0183 sentences on a serial port."""
 
     driver: Literal["nmea"]
-    port: str = Field(min_length=1, max_length=255)
+    port: DeviceName
     baudrate: int = Field(default=9600, ge=300, le=921_600)
 
 
@@ -299,7 +335,7 @@ class GpsdLocation(_Section):
     """A GNSS receiver shared through gpsd."""
 
     driver: Literal["gpsd"]
-    host: str = Field(default="127.0.0.1", min_length=1, max_length=255)
+    host: DeviceName = "127.0.0.1"
     port: int = Field(default=2947, ge=1, le=65535)
 
 
@@ -323,11 +359,23 @@ LocationConfig = Annotated[
 class Thresholds(_Section):
     """The numbers a station decides with."""
 
-    face_distance: float = Field(
-        default=0.6, gt=0, lt=2, description="L2 distance below which a face is the person."
+    face_model: str | None = Field(
+        default=None,
+        description="Face embedder model (a models/MANIFEST name, e.g. sface-2021dec); templates "
+        "of another model are not compared. Unset: the manifest's default.",
     )
-    face_margin: float = Field(
-        default=0.05, ge=0, lt=1, description="Band of +- margin around it that is 'uncertain'."
+    face_distance: float | None = Field(
+        default=None,
+        gt=0,
+        le=2,
+        description="L2 distance below which a face is the person; unset: the model's "
+        "calibrated threshold from models/MANIFEST.",
+    )
+    face_margin: float | None = Field(
+        default=None,
+        ge=0,
+        lt=1,
+        description="Band of +- margin around it that is 'uncertain'; set with face_distance.",
     )
     liveness: LivenessStrength = LivenessStrength.NORMAL
     frames_per_attempt: int = Field(default=5, ge=1, le=30, description="Frames captured per tap.")
@@ -345,7 +393,9 @@ class Thresholds(_Section):
 
     @model_validator(mode="after")
     def _margin_inside_threshold(self) -> Self:
-        if self.face_margin >= self.face_distance:
+        if (self.face_distance is None) != (self.face_margin is None):
+            raise ValueError("set face_distance and face_margin together (or neither)")
+        if self.face_margin is not None and self.face_margin >= (self.face_distance or 0):
             raise ValueError("face_margin must be smaller than face_distance")
         return self
 
@@ -397,8 +447,14 @@ class _ProfileBase(_Section):
     def vision_settings(self, num_threads: int = 1) -> VisionSettings:
         """What `vision` receives from this profile: the one conversion, kept here."""
         limits = self.thresholds
+        match = (
+            None  # the model's calibration in models/MANIFEST
+            if limits.face_distance is None or limits.face_margin is None
+            else MatchPolicy(threshold=limits.face_distance, margin=limits.face_margin)
+        )
         return VisionSettings(
-            match=MatchPolicy(threshold=limits.face_distance, margin=limits.face_margin),
+            match=match,
+            embedder_model=limits.face_model,
             liveness=LivenessPolicy(strength=limits.liveness),
             num_threads=num_threads,
         )
@@ -424,12 +480,12 @@ class GateStationProfile(_ProfileBase):
     station: Literal["gate"]
     qr: QrConfig
     camera: CameraConfig | None = Field(
-        default=None, description="For camera tamper checks, and QR passes with qr.driver camera."
+        default=None, description="For QR codes (qr.driver: camera) and camera tamper checks."
     )
     reader: ReaderConfig | None = None
 
     @model_validator(mode="after")
-    def _camera_qr_needs_camera(self) -> Self:
+    def _camera_qr_needs_a_camera(self) -> Self:
         if isinstance(self.qr, CameraQr) and self.camera is None:
             raise ValueError("qr.driver camera needs a camera section")
         return self
@@ -531,6 +587,7 @@ def _explain_one(detail: ErrorDetails) -> str:
 
 _UNION_FIELDS = {"camera", "reader", "qr", "location"}
 _DRIVERS = {"picamera2", "opencv", "files", "fake", "evdev", "serial", "fixed", "nmea", "gpsd"}
+_DRIVERS |= {"camera"}
 
 
 def _field_name(loc: tuple[str | int, ...]) -> str:

@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,10 +27,13 @@ from edge_agent.hardware.base import Beeps, StatusLed
 from edge_agent.hardware.factory import StationParts, build_parts
 from edge_agent.health import sample_health
 from edge_agent.link.base import Link, LinkEvent, Received, Will
+from edge_agent.link.downlink import MAX_BUNDLE_MESSAGE_BYTES, CommandRefusedError, Downlink
 from edge_agent.profile import DoorStationProfile, load_profile
 from edge_agent.stations.book import EMPTY_BOOK, DoorBook, book_from_bundle
 from edge_agent.stations.door import DoorParts, DoorPolicy, DoorStation, FaceVerifier
+from edge_agent.store.bundle import BundleStore
 from edge_agent.store.checkins import CheckInLog
+from edge_agent.store.device_key import load_device_key
 from edge_agent.store.outbox import Outbox
 from edge_agent.systemd import Every, Notifier
 from edge_agent.uplink import Uplink, UplinkEvent, last_will
@@ -50,6 +53,7 @@ from protocols.signing import load_bundle_file
 log = logging.getLogger(__name__)
 
 DEVICE_KEY_FILE = "device-key.pem"
+BUNDLE_STORE_FILE = "bundle.sqlite3"
 SERVE_SLICE_S = 0.2  # how long the loop waits for a card before doing its other chores
 
 LinkFactory = Callable[[Will, Callable[[LinkEvent], object]], Link]
@@ -134,11 +138,14 @@ class DoorAgent:
 
     outbox: Outbox | None = None
     checkins: CheckInLog | None = None
+    bundles: BundleStore | None = None
+    downlink: Downlink | None = None
     parts: StationParts | None = None
     verifier: FaceVerifier | None = None
     uplink: Uplink | None = None
     station: DoorStation | None = None
     _alarm_on: bool = False
+    stop_requested: threading.Event | None = None
 
     def app(self) -> App:
         return App(
@@ -156,9 +163,14 @@ class DoorAgent:
     def open_store(self) -> None:
         self.outbox = Outbox(self.config.outbox_path, max_items=self.config.outbox_max_items)
         self.checkins = CheckInLog(self.config.data_dir / "checkins.sqlite3")
+        self.bundles = BundleStore(self.config.data_dir / BUNDLE_STORE_FILE)
+        held = self.bundles.current()
+        key_path = self.config.data_dir / DEVICE_KEY_FILE
+        if held is not None and key_path.exists():
+            self._use_bundle(held)  # the bundle in force survives restarts and outages
 
     def close_store(self) -> None:
-        for store in (self.checkins, self.outbox):
+        for store in (self.checkins, self.outbox, self.bundles):
             if store is not None:
                 store.close()
 
@@ -174,14 +186,43 @@ class DoorAgent:
 
     def start_link(self) -> None:
         assert self.outbox is not None
-        self.uplink = start_uplink(
-            self.config,
+        config = self.config
+        self.uplink = make_uplink(
+            config,
             self.outbox,
             profile_name=self.profile.name,
             make_link=self.make_link,
             is_clock_synced=self.is_clock_synced,
             when_received=self._when_received,
         )
+        self._open_downlink(self.uplink)
+        self.uplink.subscribe(device_command_filter(config.site, config.device_id))
+        self.uplink.start()
+
+    def _open_downlink(self, uplink: Uplink) -> None:
+        """Bundles and commands from the coordinator, once the device has its key."""
+        key_path = self.config.data_dir / DEVICE_KEY_FILE
+        if self.bundles is None or not key_path.exists():
+            log.warning("no device key at %s: bundles and commands are not taken", key_path)
+            return
+        self.downlink = Downlink(
+            self.config.device_id,
+            store=self.bundles,
+            device_key=load_device_key(key_path),
+            record=uplink.record,
+            actions=DoorCommands(self),
+            clock=self.wall_clock,
+            when_applied=self._use_bundle,
+        )
+
+    def current_book(self) -> DoorBook:
+        """What the station reads at each tap; a bundle applied later replaces `self.book`."""
+        return self.book()
+
+    def _use_bundle(self, bundle: Bundle) -> None:
+        """A newly applied bundle takes effect at the next tap."""
+        book = book_from_bundle(bundle, load_device_key(self.config.data_dir / DEVICE_KEY_FILE))
+        self.book = lambda: book
 
     def stop_link(self) -> None:
         if self.uplink is not None:
@@ -191,7 +232,7 @@ class DoorAgent:
         assert self.parts and self.uplink and self.checkins and self.verifier
         self.station = DoorStation(
             parts=door_parts(self.parts),
-            book=self.book,
+            book=self.current_book,
             verifier=self.verifier,
             record=self.uplink.record,
             checkins=self.checkins,
@@ -206,6 +247,7 @@ class DoorAgent:
     def serve_until(self, stop: threading.Event) -> None:
         """Serve taps, heartbeats and the watchdog until `stop` is set."""
         assert self.station is not None
+        self.stop_requested = stop
         heartbeat = Every(self.config.heartbeat_interval_s, self.monotonic, at_once=True)
         watchdog_s = self.notifier.watchdog_interval_s
         watchdog = Every(watchdog_s, self.monotonic, at_once=True) if watchdog_s else None
@@ -243,13 +285,49 @@ class DoorAgent:
             amber.off()
 
     def _when_received(self, message: Received) -> None:
-        note_command(self.config, message, self.clock_offset, self.wall_clock())
+        """Commands on the device's own topic; acting on them is the downlink's part."""
+        observe_clock(self.config, message, self.clock_offset, self.wall_clock())
+        if self.downlink is not None:
+            self.downlink.receive(message.topic, message.body)
+
+
+@dataclass
+class DoorCommands:
+    """What a door station does for the coordinator's commands (edge_agent.link.downlink)."""
+
+    agent: DoorAgent
+
+    def open_door(self, hold_s: float) -> None:
+        if self.agent.parts is None or self.agent.parts.relay is None:
+            raise CommandRefusedError("this station has no door relay")
+        self.agent.parts.relay.pulse(hold_s)
+
+    def reboot(self, reason: str) -> None:
+        # systemd restarts the unit (Restart=always); a stop request ends the serve loop cleanly.
+        log.warning("restart requested by the coordinator: %s", reason)
+        if self.agent.stop_requested is not None:
+            self.agent.stop_requested.set()
+
+    def change_config(self, settings: Mapping[str, str | int | float | bool]) -> None:
+        raise CommandRefusedError(
+            "this station takes threshold changes from its bundle, not from a config command"
+        )
+
+
+def load_door_profile(config: AgentConfig) -> DoorStationProfile:
+    profile = load_profile(config.profile)
+    if not isinstance(profile, DoorStationProfile):
+        raise ConfigError(
+            f"profile {profile.name} is a {profile.station} station; `edge-agent run` serves door "
+            "stations; fix: name a door-station profile in the agent config"
+        )
+    return profile
 
 
 # --- what every station's runtime shares (the gate's is edge_agent/gate_runtime.py) -----------
 
 
-def start_uplink(
+def make_uplink(
     config: AgentConfig,
     outbox: Outbox,
     *,
@@ -258,11 +336,11 @@ def start_uplink(
     is_clock_synced: Callable[[], bool | None],
     when_received: Callable[[Received], None],
 ) -> Uplink:
-    """The device's uplink on its outbox, subscribed to its own commands, started."""
+    """The device's uplink on its outbox; the caller subscribes and starts it."""
     sender = Sender(config.device_id, is_clock_synced=lambda: is_clock_synced() is True)
     events: queue.Queue[UplinkEvent] = queue.Queue()
     link_factory = make_link or _real_link(config)
-    uplink = Uplink(
+    return Uplink(
         site=config.site,
         sender=sender,
         outbox=outbox,
@@ -272,9 +350,6 @@ def start_uplink(
         max_message_bytes=config.max_message_bytes,
         when_received=when_received,
     )
-    uplink.subscribe(device_command_filter(config.site, config.device_id))
-    uplink.start()
-    return uplink
 
 
 def heartbeat(
@@ -291,28 +366,17 @@ def heartbeat(
     return Heartbeat(health=health)
 
 
-def note_command(
+def observe_clock(
     config: AgentConfig, message: Received, clock_offset: ClockOffset, now: datetime
 ) -> None:
-    """Commands on the device's own topic; acting on them is the downlink's part."""
+    """The coordinator's clock from a message on the device's own topic; bad ones are logged."""
     try:
         topic = parse_topic(message.topic, site=config.site, device_id=config.device_id)
-        envelope = decode_on_topic(topic, message.body)
+        envelope = decode_on_topic(topic, message.body, max_bytes=MAX_BUNDLE_MESSAGE_BYTES)
     except ProtocolError as error:
         log.warning("ignored a message on %s: %s", message.topic, error)
-        return
-    clock_offset.observe(envelope.device_time, now, retained=message.retained)
-    log.info("command %s received; not acted on by this build", envelope.payload.type)
-
-
-def load_door_profile(config: AgentConfig) -> DoorStationProfile:
-    profile = load_profile(config.profile)
-    if not isinstance(profile, DoorStationProfile):
-        raise ConfigError(
-            f"profile {profile.name} is a {profile.station} station; `edge-agent run` serves door "
-            "stations; fix: name a door-station profile in the agent config"
-        )
-    return profile
+    else:
+        clock_offset.observe(envelope.device_time, now, retained=message.retained)
 
 
 def load_book_file(config: AgentConfig, path: Path, *, allow_unsigned: bool) -> DoorBook:

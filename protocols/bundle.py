@@ -22,7 +22,7 @@ from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from protocols.errors import ProtocolError
 from protocols.messages import DeviceId, Ref, Station, WireModel
-from protocols.sealing import SealedBytes
+from protocols.sealing import SealedBytes, context
 
 BUNDLE_FORMAT = 1
 MAX_ROSTER = 50_000
@@ -43,6 +43,16 @@ CardHash = Annotated[
     ),
 ]
 Zone = Annotated[str, Field(min_length=1, max_length=63, description="Zone name.")]
+
+
+def card_key_context(device_id: str) -> bytes:
+    """What the bundle's sealed card key is bound to."""
+    return context(device_id, "card-key")
+
+
+def templates_context(device_id: str, person: str) -> bytes:
+    """What a person's sealed face templates are bound to."""
+    return context(device_id, "face-templates", person)
 
 
 class PersonKind(StrEnum):
@@ -233,7 +243,7 @@ class Bundle(WireModel):
     type: Literal["bundle_body"] = "bundle_body"
     format: Literal[1] = Field(default=1, description="Version of this bundle format.")
     device_id: DeviceId
-    version: int = Field(ge=1, le=2**53, description="Monotonic per device.")
+    version: int = Field(ge=1, le=2**31 - 1, description="Monotonic per device.")
     issued_at: AwareDatetime
     valid_until: AwareDatetime = Field(description="End of the horizon the sessions cover.")
     key_id: KeyId = Field(description="The signing key; must equal the SignedBundle's key_id.")

@@ -47,7 +47,7 @@ class WireModel(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _storable_text(cls, value: Any) -> Any:
-        """No NUL and no lone surrogate in any string: text columns and UTF-8 cannot hold them."""
+        """No NUL in any string: text columns cannot hold it (pydantic refuses lone surrogates)."""
         if isinstance(value, str):
             _check_text(value)
         elif isinstance(value, dict):
@@ -61,10 +61,6 @@ class WireModel(BaseModel):
 def _check_text(text: str) -> None:
     if "\x00" in text:
         raise ValueError("text must not contain NUL characters")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text must not contain lone surrogates") from None
 
 
 # --- vocabularies -------------------------------------------------------------------------------

@@ -3,10 +3,10 @@
 Imports nothing from protocols, edge_agent or coordinator (an import-linter contract holds it).
 """
 
-from vision.decisions import Decision, Reason
+from vision.decisions import Decision, LivenessCue, Reason
 from vision.errors import VisionError
 from vision.liveness import LivenessPolicy, LivenessStrength
-from vision.matching import Descriptor, MatchPolicy
+from vision.matching import Descriptor, FaceTemplates, MatchPolicy
 from vision.pipeline import FacePipeline, FaceReading, Verification, VisionSettings
 from vision.quality import QualityLimits
 from vision.runtime import VisionModels
@@ -16,6 +16,8 @@ __all__ = [
     "Descriptor",
     "FacePipeline",
     "FaceReading",
+    "FaceTemplates",
+    "LivenessCue",
     "LivenessPolicy",
     "LivenessStrength",
     "MatchPolicy",

@@ -1,4 +1,7 @@
-"""Alignment: a similarity transform from detector keypoints to the embedder's 150x150 chip.
+"""Alignment: a similarity transform from detector keypoints to the embedder's chip.
+
+Each embedder names its chip size and where the four keypoints go in models/MANIFEST; the
+defaults here are dlib's 150x150 chip.
 
 Enrolment and verification must both use this module: descriptors of chips aligned in different
 ways differ by about L2 0.16, a quarter of the match threshold.
@@ -46,12 +49,19 @@ def invert_affine(matrix: Affine2x3) -> Affine2x3:
     return np.asarray(np.linalg.inv(full)[:2], dtype=np.float64)
 
 
-def frame_to_chip(face: FaceDetection) -> Affine2x3:
+def frame_to_chip(
+    face: FaceDetection, template: npt.NDArray[np.float64] = CHIP_TEMPLATE
+) -> Affine2x3:
     """The transform taking frame pixels to chip pixels for this face."""
     points = face.keypoints[list(ALIGNMENT_KEYPOINTS)]
-    return similarity_transform(points, CHIP_TEMPLATE)
+    return similarity_transform(points, template)
 
 
-def align_face(frame: RGBImage, face: FaceDetection) -> RGBImage:
-    """The 150x150 RGB chip the embedder expects, cut straight from the frame."""
-    return warp_to_chip(frame, invert_affine(frame_to_chip(face)), CHIP_SIZE)
+def align_face(
+    frame: RGBImage,
+    face: FaceDetection,
+    template: npt.NDArray[np.float64] = CHIP_TEMPLATE,
+    size: int = CHIP_SIZE,
+) -> RGBImage:
+    """The size x size RGB chip the embedder expects, cut straight from the frame."""
+    return warp_to_chip(frame, invert_affine(frame_to_chip(face, template)), size)

@@ -21,14 +21,25 @@ class Reason(StrEnum):
     NO_TEMPLATES = "no_templates"
 
 
+class LivenessCue(StrEnum):
+    """Which liveness cue an attempt failed, carried with a NOT_LIVE decision."""
+
+    TOO_FEW_FRAMES = "too_few_frames"  # fewer usable frames than the policy needs to compare
+    FLAT = "flat"  # one homography explains every frame: a print or a screen, not a head
+    NO_HEAD_TURN = "no_head_turn"  # the station asked for a head turn and none was seen
+    NO_BLINK = "no_blink"  # the policy asked for a blink and the eyes never closed
+
+
 @dataclass(frozen=True)
 class Decision:
-    """One attempt's outcome: the reason, and the distance when a face was compared."""
+    """One attempt's outcome: the reason, the distance when a face was compared, and for a
+    NOT_LIVE refusal the liveness cue that failed."""
 
     reason: Reason
     distance: float | None = None
     threshold: float | None = None
     margin: float | None = None
+    failed_cue: LivenessCue | None = None
 
     @property
     def is_accepted(self) -> bool:

@@ -17,6 +17,16 @@ class ModelNotFoundError(VisionError, FileNotFoundError):
         )
 
 
+class ModelIntegrityError(VisionError, ValueError):
+    """A model file does not match its models/MANIFEST entry (altered, truncated or foreign)."""
+
+    def __init__(self, filename: str, detail: str) -> None:
+        super().__init__(
+            f"face model {filename} refused: {detail}; reinstall the package or rebuild the "
+            "models with `python models/build.py`"
+        )
+
+
 class RuntimeMissingError(VisionError, ImportError):
     """Neither TFLite runtime (ai-edge-litert or tflite-runtime) is installed."""
 
@@ -35,6 +45,14 @@ class ImageFormatError(VisionError, ValueError):
             f"expected an RGB image as a uint8 array of shape (height, width, 3), got {shape} "
             f"{dtype}; convert greyscale or RGBA frames to RGB first"
         )
+
+
+class PhotoFormatError(VisionError, ValueError):
+    """A photo file cannot be used: not a JPEG, PNG or WebP, damaged, or too large."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(f"photo refused: {detail}; send a JPEG, PNG or WebP photo of the face")
 
 
 class TemplateFormatError(VisionError, ValueError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TypeAlias, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -22,18 +22,41 @@ class MatchPolicy:
 
     Below threshold - margin: the person. Above threshold + margin: someone else. In between:
     UNCERTAIN, and the station asks for another look rather than guessing. The threshold comes
-    from the firmware profile; 0.6 is dlib's own.
+    from the firmware profile, else from the embedder's calibration in models/MANIFEST
+    (VisionSettings.match None); the defaults here are dlib's own 0.6.
     """
 
     threshold: float = 0.6
     margin: float = 0.05
 
     def __post_init__(self) -> None:
-        if not 0 < self.threshold < 2 or not 0 <= self.margin < self.threshold:
+        if not 0 < self.threshold <= 2 or not 0 <= self.margin < self.threshold:
             raise ConfigurationError(
                 f"match threshold {self.threshold} / margin {self.margin} out of range: "
-                "use 0 < threshold < 2 and 0 <= margin < threshold"
+                "use 0 < threshold <= 2 and 0 <= margin < threshold"
             )
+
+
+@dataclass(frozen=True)
+class FaceTemplates(Sequence[Descriptor]):
+    """A person's enrolled descriptors with the embedder model they were made with.
+
+    A sequence of its descriptors, so code that takes `Sequence[Descriptor]` takes it too;
+    `FacePipeline.verify` compares them only when `model` is the pipeline's own.
+    """
+
+    model: str
+    descriptors: tuple[Descriptor, ...]
+
+    def __len__(self) -> int:
+        return len(self.descriptors)
+
+    @overload
+    def __getitem__(self, index: int) -> Descriptor: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Descriptor]: ...
+    def __getitem__(self, index: int | slice) -> Descriptor | Sequence[Descriptor]:
+        return self.descriptors[index]
 
 
 def check_template(template: npt.NDArray[np.generic]) -> Descriptor:

@@ -7,7 +7,7 @@ older Raspberry Pi images carry. Nothing here imports TensorFlow.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -15,9 +15,16 @@ import numpy as np
 import numpy.typing as npt
 
 from vision.errors import ModelNotFoundError, RuntimeMissingError
+from vision.manifest import MANIFEST_NAME, default_embedder, embedder_file, verify_model_file
 
-# Repository layout: vision/ and models/ are siblings.
-DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+# An installed wheel carries the models as package data in vision/models/; a source checkout
+# has them in the repository's models/ folder, a sibling of vision/.
+PACKAGED_MODELS_DIR = Path(__file__).resolve().parent / "models"
+CHECKOUT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODELS_DIR = (
+    PACKAGED_MODELS_DIR if (PACKAGED_MODELS_DIR / MANIFEST_NAME).is_file() else CHECKOUT_MODELS_DIR
+)
+DETECTOR_FILE = "face_detector_short_range.tflite"
 RUNTIME_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")
 
 
@@ -32,19 +39,31 @@ class Interpreter(Protocol):
     def get_tensor(self, tensor_index: int) -> npt.NDArray[Any]: ...
 
 
+def _default_embedder_path() -> Path:
+    return embedder_file(DEFAULT_MODELS_DIR, default_embedder(DEFAULT_MODELS_DIR))
+
+
 @dataclass(frozen=True)
 class VisionModels:
-    """Where the detector and the embedder live; defaults to the repository's models/ folder."""
+    """Where the detector and the embedder live; defaults to the shipped models, with the
+    embedder models/MANIFEST names as the default."""
 
-    detector: Path = DEFAULT_MODELS_DIR / "face_detector_short_range.tflite"
-    embedder: Path = DEFAULT_MODELS_DIR / "face_embedder_fp32.tflite"
+    detector: Path = DEFAULT_MODELS_DIR / DETECTOR_FILE
+    embedder: Path = field(default_factory=_default_embedder_path)
 
     @classmethod
     def in_folder(cls, folder: Path, embedder_variant: str = "fp32") -> VisionModels:
-        return cls(
-            folder / "face_detector_short_range.tflite",
-            folder / f"face_embedder_{embedder_variant}.tflite",
-        )
+        """The dlib embedder's files by variant (fp32, int8dr), as before models had names."""
+        return cls(folder / DETECTOR_FILE, folder / f"face_embedder_{embedder_variant}.tflite")
+
+    @classmethod
+    def for_model(
+        cls, model: str, variant: str | None = None, folder: Path | None = None
+    ) -> VisionModels:
+        """The embedder chosen by its model name (a firmware profile's or the coordinator's
+        setting), e.g. "sface-2021dec" or "dlib-resnet-v1"."""
+        folder = folder or DEFAULT_MODELS_DIR
+        return cls(folder / DETECTOR_FILE, embedder_file(folder, model, variant))
 
 
 def runtime_name() -> str:
@@ -59,9 +78,12 @@ def runtime_name() -> str:
 
 
 def load_interpreter(path: Path, num_threads: int = 1) -> Interpreter:
-    """An allocated interpreter for the model at `path`."""
+    """An allocated interpreter for the model at `path`, refused unless its sha256 is the one
+    models/MANIFEST lists (when the folder has a MANIFEST, as the shipped models do)."""
     if not path.is_file():
         raise ModelNotFoundError(str(path))
+    if (path.parent / MANIFEST_NAME).is_file():
+        verify_model_file(path)
     module = importlib.import_module(runtime_name())
     interpreter = cast(
         Interpreter, module.Interpreter(model_path=str(path), num_threads=num_threads)

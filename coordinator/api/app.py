@@ -111,13 +111,14 @@ def create_app(
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
-    """Outermost last: the client's address is settled first, then the body size, then the
-    security headers wrap every answer, errors included."""
-    app.add_middleware(SecurityHeaders)
+    """Each one added wraps the ones before: the client's address is settled first, the
+    security headers then wrap every answer (the size limit's 413 too), and the size limit
+    runs before the application reads the body."""
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_request_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
+    app.add_middleware(SecurityHeaders)
     # X-Forwarded-For only from the configured proxies; from anyone else it is ignored.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)

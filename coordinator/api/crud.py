@@ -1,8 +1,10 @@
-"""Routes for records that are simply listed, read, created, changed and deleted.
+"""Routes for records that are listed, read, created, changed and deleted.
 
 Most of the domain (places, devices, students, exams, sessions, read-only logs) follows the same
-pattern; writing it once keeps every such route scoped, validated and audited the same way.
-Life-cycle actions (accept an assignment, review a violation, revoke a pass) are explicit routes.
+pattern; writing it once keeps every such route scoped and validated the same way. A `Resource`
+holds no domain behaviour: its writes are the owning service's verbs (`create`, `update`,
+`remove`), so the CSV import, the ingest and the console reach the same rules. Life-cycle
+actions (accept an assignment, review a violation, revoke a pass) are explicit routes.
 """
 
 import inspect
@@ -19,14 +21,51 @@ from sqlalchemy.orm import Session
 from coordinator.api.deps import ActorDep, ScopeDep, SessionDep, SettingsDep, allow
 from coordinator.core.config import Settings
 from coordinator.db.enums import Role
-from coordinator.errors import InvalidInputError
-from coordinator.schemas.common import MAX_ID, Id, Page
+from coordinator.schemas.common import MAX_ID, Id, Input, Page
 from coordinator.services import records
+from coordinator.services.audit import Actor
 from coordinator.services.records import M, Placement
 from coordinator.services.scope import Scope
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
 Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="Items to skip.")]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who calls a write route: what a service verb needs to know about them."""
+
+    actor: Actor
+    scope: Scope
+    settings: Settings
+
+
+Create = Callable[[Session, Any, Caller], M]
+Update = Callable[[Session, M, Any, Caller], M]
+Remove = Callable[[Session, M, Caller], None]
+
+
+def creating(verb: Callable[..., M]) -> Create[M]:
+    """Adapt a service's create verb `verb(session, *, data, actor, scope)`."""
+    return lambda session, body, caller: verb(
+        session, data=body, actor=caller.actor, scope=caller.scope
+    )
+
+
+def updating(verb: Callable[..., M]) -> Update[M]:
+    """Adapt a service's update verb `verb(session, record, *, changes, actor, scope)`."""
+    return lambda session, record, body, caller: verb(
+        session, record, changes=body, actor=caller.actor, scope=caller.scope
+    )
+
+
+def removing(verb: Callable[..., None], **fixed: Any) -> Remove[Any]:
+    """Adapt a service's delete verb `verb(session, record, *, actor, **fixed)`."""
+    return lambda session, record, caller: verb(session, record, actor=caller.actor, **fixed)
+
+
+class Filters(Input):
+    """List filters: query parameters, held to the same field types as bodies."""
 
 
 def equal_columns(model: type[Any]) -> Callable[[BaseModel], list[ColumnElement[bool]]]:
@@ -50,14 +89,14 @@ class Resource(Generic[M]):
     filters: type[BaseModel]
     readers: tuple[Role, ...]
     writers: tuple[Role, ...] = ()
-    create: type[BaseModel] | None = None
-    update: type[BaseModel] | None = None
-    deletable: bool = False
+    create_body: type[BaseModel] | None = None
+    create: "Create[M] | None" = None
+    update_body: type[BaseModel] | None = None
+    update: "Update[M] | None" = None
+    remove: "Remove[M] | None" = None
     placement: Placement[M] | None = None
     key: Any = Id
     conditions: Callable[[BaseModel], list[ColumnElement[bool]]] | None = None
-    build: Callable[[Session, BaseModel, Settings], M] | None = None
-    changes: Callable[[Session, M, dict[str, Any]], dict[str, Any]] | None = None
     order_by: Callable[[type[M]], list[Any]] | None = None  # default: the primary key
 
     def find(self, session: Session, record_id: Any, scope: Scope) -> M:
@@ -82,7 +121,7 @@ def crud_router(resource: Resource[Any]) -> APIRouter:
         _add_create(router, resource, writers)
     if resource.update:
         _add_update(router, resource, writers)
-    if resource.deletable:
+    if resource.remove:
         _add_delete(router, resource, writers)
     return router
 
@@ -122,7 +161,7 @@ def _add_list(router: APIRouter, resource: Resource[Any], roles: list[Any]) -> N
         items = [resource.public.model_validate(record) for record in found]
         return Page[Any](items=items, total=total, limit=limit, offset=offset)
 
-    endpoint = _typed(list_records, filters=Annotated[resource.filters, Depends()])
+    endpoint = _typed(list_records, filters=Annotated[resource.filters, Query()])
     router.add_api_route(
         "",
         endpoint,
@@ -157,22 +196,12 @@ def _add_create(router: APIRouter, resource: Resource[Any], roles: list[Any]) ->
         actor: ActorDep,
         settings: SettingsDep,
     ) -> BaseModel:
-        if resource.build:
-            record = resource.build(session, body, settings)
-        else:
-            record = resource.model(**body.model_dump())
-        records.create(
-            session,
-            record,
-            actor=actor,
-            scope=scope,
-            placement=resource.placement,
-            what=resource.what,
-        )
+        assert resource.create is not None
+        record = resource.create(session, body, Caller(actor, scope, settings))
         session.commit()
         return resource.public.model_validate(record)
 
-    endpoint = _typed(create_record, body=resource.create)
+    endpoint = _typed(create_record, body=resource.create_body)
     router.add_api_route(
         "",
         endpoint,
@@ -186,25 +215,21 @@ def _add_create(router: APIRouter, resource: Resource[Any], roles: list[Any]) ->
 
 def _add_update(router: APIRouter, resource: Resource[Any], roles: list[Any]) -> None:
     def update_record(
-        record_id: Any, body: BaseModel, session: SessionDep, scope: ScopeDep, actor: ActorDep
+        record_id: Any,
+        body: BaseModel,
+        *,
+        session: SessionDep,
+        scope: ScopeDep,
+        actor: ActorDep,
+        settings: SettingsDep,
     ) -> BaseModel:
+        assert resource.update is not None
         record = resource.find(session, record_id, scope)
-        changes = _refuse_clearing_required(resource, body.model_dump(exclude_unset=True))
-        if resource.changes:
-            changes = resource.changes(session, record, changes)
-        records.update(
-            session,
-            record,
-            changes,
-            actor=actor,
-            scope=scope,
-            placement=resource.placement,
-            what=resource.what,
-        )
+        resource.update(session, record, body, Caller(actor, scope, settings))
         session.commit()
         return resource.public.model_validate(record)
 
-    endpoint = _typed(update_record, record_id=resource.key, body=resource.update)
+    endpoint = _typed(update_record, record_id=resource.key, body=resource.update_body)
     router.add_api_route(
         "/{record_id}",
         endpoint,
@@ -217,10 +242,11 @@ def _add_update(router: APIRouter, resource: Resource[Any], roles: list[Any]) ->
 
 def _add_delete(router: APIRouter, resource: Resource[Any], roles: list[Any]) -> None:
     def delete_record(
-        record_id: Any, session: SessionDep, scope: ScopeDep, actor: ActorDep
+        record_id: Any, session: SessionDep, scope: ScopeDep, actor: ActorDep, settings: SettingsDep
     ) -> Response:
+        assert resource.remove is not None
         record = resource.find(session, record_id, scope)
-        records.delete(session, record, actor=actor, what=resource.what)
+        resource.remove(session, record, Caller(actor, scope, settings))
         session.commit()
         return Response(status_code=204)
 
@@ -233,11 +259,3 @@ def _add_delete(router: APIRouter, resource: Resource[Any], roles: list[Any]) ->
         dependencies=roles,
         summary=f"Delete a {resource.what}",
     )
-
-
-def _refuse_clearing_required(resource: Resource[Any], changes: dict[str, Any]) -> dict[str, Any]:
-    columns = resource.model.__table__.columns
-    for name, value in changes.items():
-        if value is None and name in columns and not columns[name].nullable:
-            raise InvalidInputError(f"{name} cannot be emptied")
-    return changes

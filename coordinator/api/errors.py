@@ -45,7 +45,8 @@ def _field_name(location: tuple[Any, ...]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CoordinatorError)
     async def _ours(request: Request, error: CoordinatorError) -> JSONResponse:
-        response = _body(error.status_code, error.code, str(error))
+        fields = [FieldError(field=error.field, message=str(error))] if error.field else None
+        response = _body(error.status_code, error.code, str(error), fields)
         if isinstance(error, RateLimitedError):
             response.headers["Retry-After"] = str(error.retry_after_s)
         return response

@@ -18,10 +18,17 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from coordinator.bundles.compile import BuildRules, BundleBuildError, Signing, compile_bundle
+from coordinator.bundles.compile import (
+    BuildRules,
+    BundleBuildError,
+    Catalogue,
+    Signing,
+    compile_bundle,
+    read_catalogue,
+)
 from coordinator.bundles.keys import ActiveKey, ensure_active_key, trusted_keys
 from coordinator.core.config import Settings
-from coordinator.db.models import BundleSync, Device, Site
+from coordinator.db.models import BundleSync
 from coordinator.link.base import Publisher
 from coordinator.services.commands import expire_overdue
 from protocols import CommandName, ProtocolError, Sender, command_topic, encode
@@ -82,9 +89,9 @@ def build_stale(
     if not due:
         return []
     active = ensure_active_key(session, settings.secret_key)
-    build_round = _Round(
-        settings, senders, now, Signing(active.key_id, trusted_keys(session)), active
-    )
+    signing = Signing(active.key_id, trusted_keys(session))
+    catalogue = read_catalogue(session, [sync.device_id for sync in due], now, rules_from(settings))
+    build_round = _Round(settings, senders, now, signing, active, catalogue)
     outgoing = [_build_one(session, sync, build_round) for sync in due]
     return [message for message in outgoing if message is not None]
 
@@ -98,16 +105,17 @@ class _Round:
     now: datetime
     signing: Signing
     key: ActiveKey
+    catalogue: Catalogue
 
 
 def _build_one(session: Session, sync: BundleSync, build: _Round) -> Outgoing | None:
-    device = session.get_one(Device, sync.device_id)
+    device = build.catalogue.devices[sync.device_id]
     sync.stale_since = None
     version = sync.built_version + 1
     try:
         bundle = compile_bundle(
-            session,
-            device,
+            build.catalogue,
+            device.id,
             version=version,
             now=build.now,
             rules=rules_from(build.settings),
@@ -122,7 +130,7 @@ def _build_one(session: Session, sync: BundleSync, build: _Round) -> Outgoing | 
         sync.valid_until = None
         log.warning("bundle for %s not built: %s", device.id, error)
         return None
-    site = session.get_one(Site, device.site_id)
+    site = build.catalogue.sites[device.site_id]
     sync.built_version, sync.built_at, sync.built_hash = (
         version,
         build.now,
@@ -168,6 +176,8 @@ class BundleBuilder:
             expire_overdue(session, now)
         for message in outgoing:
             self._publisher.publish(message.topic, message.body, retain=message.retain)
+        if outgoing:
+            log.info("published %d bundle(s) built at %s", len(outgoing), now.isoformat())
         return len(outgoing)
 
     def _run(self) -> None:

@@ -1,20 +1,23 @@
-"""Compiling one device's bundle from the database: pure reading, no writes.
+"""Compiling devices' bundles from the database: pure reading, no writes.
 
-Secrets are re-sealed for the device on the way out: the card-hash key and each person's face
-templates are opened here (they rest sealed under the coordinator's secret) and sealed to the
-device's registered X25519 key, bound to the device, the purpose and the person.
+One build round reads everything its devices need in a fixed number of queries (`read_catalogue`)
+and compiles each bundle in memory, so a change that touches a thousand devices costs about ten
+queries, not ten thousand. Secrets are re-sealed for each device on the way out: the card-hash
+key and each person's face templates are opened here (they rest sealed under the coordinator's
+secret) and sealed to the device's registered X25519 key, bound to the device, the purpose and
+the person.
 """
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from coordinator.bundles.keys import trusted_keys
 from coordinator.core.keys import KeyPurpose, derive_key
 from coordinator.db.enums import StudentStatus
 from coordinator.db.models import (
@@ -48,13 +51,14 @@ from protocols.bundle import (
     RosterRole,
     RosterSession,
     SealedTemplates,
+    card_key_context,
     person_ref,
+    templates_context,
 )
-from protocols.sealing import context, read_public_key, seal
+from protocols.sealing import read_public_key, seal
 from protocols.templates import pack_templates
 
-CARD_KEY_PURPOSE = "card-key"
-TEMPLATES_PURPOSE = "face-templates"
+Person = tuple[PersonKind, int]
 
 
 class BundleBuildError(ConflictError):
@@ -76,9 +80,153 @@ class Signing:
     trusted: list[PublicKey]
 
 
+@dataclass
+class Catalogue:
+    """Every record a round's bundles draw on, read once, keyed for lookups."""
+
+    devices: dict[str, Device]
+    sites: dict[int, Site]
+    rooms: dict[int, Room]
+    gates: dict[int, Gate]
+    sessions: dict[int, list[tuple[ExamSession, str]]]  # by room, with the exam's code
+    expected: dict[int, dict[Person, RosterSession]]  # by exam session
+    names: dict[Person, str]
+    cards: dict[Person, list[str]]
+    templates: dict[int, FaceTemplate]
+    revoked_passes: list[str] | None
+    _opened: dict[int, bytes | None] = field(default_factory=dict)
+
+    def template_bytes(self, user_id: int, secret: SecretStr) -> bytes | None:
+        """A person's templates in the shared format, opened once per round."""
+        if user_id not in self._opened:
+            self._opened[user_id] = _open(self.templates.get(user_id), secret)
+        return self._opened[user_id]
+
+
+def read_catalogue(
+    session: Session, device_ids: Sequence[str], now: datetime, rules: BuildRules
+) -> Catalogue:
+    devices = {d.id: d for d in session.scalars(select(Device).where(Device.id.in_(device_ids)))}
+    room_ids = {d.room_id for d in devices.values() if d.room_id is not None}
+    gate_ids = {d.gate_id for d in devices.values() if d.gate_id is not None}
+    site_ids = {d.site_id for d in devices.values()}
+    sessions = _sessions_by_room(session, room_ids, now, rules)
+    session_ids = [s.id for rows in sessions.values() for s, _ in rows]
+    expected = _expected(session, session_ids)
+    people = {person for by_person in expected.values() for person in by_person}
+    user_ids = [i for kind, i in people if kind is PersonKind.USER]
+    student_ids = [i for kind, i in people if kind is PersonKind.STUDENT]
+    return Catalogue(
+        devices=devices,
+        sites={s.id: s for s in session.scalars(select(Site).where(Site.id.in_(site_ids)))},
+        rooms={r.id: r for r in session.scalars(select(Room).where(Room.id.in_(room_ids)))},
+        gates={g.id: g for g in session.scalars(select(Gate).where(Gate.id.in_(gate_ids)))},
+        sessions=sessions,
+        expected=expected,
+        names=_active_names(session, user_ids, student_ids),
+        cards=_cards(session, user_ids, student_ids),
+        templates={
+            t.user_id: t
+            for t in session.scalars(select(FaceTemplate).where(FaceTemplate.user_id.in_(user_ids)))
+        },
+        revoked_passes=_revoked_passes(session, now) if gate_ids else None,
+    )
+
+
+def _sessions_by_room(
+    session: Session, room_ids: set[int], now: datetime, rules: BuildRules
+) -> dict[int, list[tuple[ExamSession, str]]]:
+    rows = session.execute(
+        select(ExamSession, Exam.code)
+        .join(Exam, Exam.id == ExamSession.exam_id)
+        .where(
+            ExamSession.room_id.in_(room_ids),
+            ExamSession.ends_at > now,
+            ExamSession.starts_at < now + rules.horizon,
+        )
+        .order_by(ExamSession.starts_at, ExamSession.id)
+    ).all()
+    by_room: dict[int, list[tuple[ExamSession, str]]] = defaultdict(list)
+    for exam_session, code in rows:
+        by_room[exam_session.room_id].append((exam_session, code))
+    return by_room
+
+
+def _expected(session: Session, session_ids: list[int]) -> dict[int, dict[Person, RosterSession]]:
+    """Who is expected at each session: assigned supervisors and enrolled students."""
+    expected: dict[int, dict[Person, RosterSession]] = defaultdict(dict)
+    for assignment in session.scalars(
+        select(Assignment).where(
+            Assignment.session_id.in_(session_ids), Assignment.status.in_(ON_ROSTER)
+        )
+    ):
+        expected[assignment.session_id][(PersonKind.USER, assignment.supervisor_id)] = (
+            RosterSession(session_ref=str(assignment.session_id), assignment_ref=str(assignment.id))
+        )
+    for enrolment in session.scalars(
+        select(SessionEnrolment).where(SessionEnrolment.session_id.in_(session_ids))
+    ):
+        expected[enrolment.session_id][(PersonKind.STUDENT, enrolment.student_id)] = RosterSession(
+            session_ref=str(enrolment.session_id)
+        )
+    return expected
+
+
+def _active_names(
+    session: Session, user_ids: list[int], student_ids: list[int]
+) -> dict[Person, str]:
+    """Display names of the people who may be on a roster: active accounts and students."""
+    names: dict[Person, str] = {}
+    for user in session.scalars(select(User).where(User.id.in_(user_ids), User.is_active)):
+        names[(PersonKind.USER, user.id)] = user.full_name[:200]
+    for student in session.scalars(
+        select(Student).where(Student.id.in_(student_ids), Student.status == StudentStatus.ACTIVE)
+    ):
+        names[(PersonKind.STUDENT, student.id)] = student.full_name[:200]
+    return names
+
+
+def _cards(
+    session: Session, user_ids: list[int], student_ids: list[int]
+) -> dict[Person, list[str]]:
+    cards: dict[Person, list[str]] = defaultdict(list)
+    for card in session.scalars(
+        select(CardCredential)
+        .where(
+            CardCredential.is_active.is_(True),
+            or_(CardCredential.user_id.in_(user_ids), CardCredential.student_id.in_(student_ids)),
+        )
+        .order_by(CardCredential.id)
+    ):
+        if card.user_id is not None:
+            cards[(PersonKind.USER, card.user_id)].append(card.uid_hash)
+        elif card.student_id is not None:
+            cards[(PersonKind.STUDENT, card.student_id)].append(card.uid_hash)
+    return cards
+
+
+def _revoked_passes(session: Session, now: datetime) -> list[str]:
+    """Passes still valid on their face that a gate must refuse: revoked, or of a student who
+    is no longer active."""
+    return list(
+        session.scalars(
+            select(StudentPass.pass_ref)
+            .outerjoin(Student, Student.id == StudentPass.student_id)
+            .where(
+                StudentPass.valid_until > now,
+                or_(StudentPass.revoked_at.is_not(None), Student.status != StudentStatus.ACTIVE),
+            )
+            .order_by(StudentPass.pass_ref)
+        )
+    )
+
+
+# --- one device's bundle -------------------------------------------------------------------------
+
+
 def compile_bundle(
-    session: Session,
-    device: Device,
+    catalogue: Catalogue,
+    device_id: str,
     *,
     version: int,
     now: datetime,
@@ -86,20 +234,21 @@ def compile_bundle(
     signing: Signing,
     secret: SecretStr,
 ) -> Bundle:
-    if not device.public_key:
-        raise BundleBuildError(
-            f"device {device.id} has no registered key: run `edge-agent keys init` on it and "
-            "register the public key (POST /api/v1/devices/{id}/key)"
-        )
-    try:
-        device_key = read_public_key(device.public_key)
-    except ProtocolError as error:
-        raise BundleBuildError(f"device {device.id}: {error}") from None
-    site = session.get_one(Site, device.site_id)
-    binding, gate = _binding(session, device, site)
-    sessions = _sessions(session, device, now, rules)
-    roster = _roster(session, device, sessions, device_key, secret)
+    device = catalogue.devices[device_id]
+    device_key = _device_key(device)
+    site = catalogue.sites[device.site_id]
+    binding = _binding(catalogue, device, site)
+    sessions = catalogue.sessions.get(device.room_id, []) if device.room_id else []
     card_key = derive_key(secret, KeyPurpose.CARD_UIDS)
+    gate_rules = None
+    if device.gate_id is not None:
+        gate = catalogue.gates[device.gate_id]
+        gate_rules = GateRules(
+            zone=gate.zone,
+            time_zone=site.time_zone,
+            pass_keys=signing.trusted,  # passes are signed by the same keys as bundles
+            revoked_passes=catalogue.revoked_passes or [],
+        )
     return Bundle(
         device_id=device.id,
         version=version,
@@ -107,12 +256,24 @@ def compile_bundle(
         valid_until=now + rules.horizon,
         key_id=signing.key_id,
         binding=binding,
-        sessions=[item for item, _ in sessions],
-        roster=roster,
-        card_key=seal(card_key, device_key, context(device.id, CARD_KEY_PURPOSE)),
-        gate=_gate_rules(session, gate, site, now) if gate else None,
+        sessions=[_bundle_session(s, code, rules) for s, code in sessions],
+        roster=_roster(catalogue, device, [s.id for s, _ in sessions], device_key, secret),
+        card_key=seal(card_key, device_key, card_key_context(device.id)),
+        gate=gate_rules,
         signing_keys=signing.trusted,
     )
+
+
+def _device_key(device: Device) -> X25519PublicKey:
+    if not device.public_key:
+        raise BundleBuildError(
+            f"device {device.id} has no registered key: run `edge-agent keys init` on it and "
+            f"register the public key (PATCH /api/v1/devices/{device.id})"
+        )
+    try:
+        return read_public_key(device.public_key)
+    except ProtocolError as error:
+        raise BundleBuildError(f"device {device.id}: {error}") from None
 
 
 def _geofence(place: Room | Gate) -> Geofence | None:
@@ -123,175 +284,100 @@ def _geofence(place: Room | Gate) -> Geofence | None:
     )
 
 
-def _binding(session: Session, device: Device, site: Site) -> tuple[DeviceBinding, Gate | None]:
+def _binding(catalogue: Catalogue, device: Device, site: Site) -> DeviceBinding:
     if device.room_id is not None:
-        room = session.get_one(Room, device.room_id)
-        binding = DeviceBinding(
+        room = catalogue.rooms[device.room_id]
+        return DeviceBinding(
             station=Station.DOOR,
             site=site.code,
             room_ref=str(room.id),
             place_name=room.name,
             geofence=_geofence(room),
         )
-        return binding, None
     if device.gate_id is not None:
-        gate = session.get_one(Gate, device.gate_id)
-        binding = DeviceBinding(
+        gate = catalogue.gates[device.gate_id]
+        return DeviceBinding(
             station=Station.GATE,
             site=site.code,
             gate_ref=str(gate.id),
             place_name=gate.name,
             geofence=_geofence(gate),
         )
-        return binding, gate
     raise BundleBuildError(f"device {device.id} is placed at no room or gate: give it one")
 
 
-def _sessions(
-    session: Session, device: Device, now: datetime, rules: BuildRules
-) -> list[tuple[BundleSession, int]]:
-    if device.room_id is None:
-        return []
-    rows = session.execute(
-        select(ExamSession, Exam.code)
-        .join(Exam, Exam.id == ExamSession.exam_id)
-        .where(
-            ExamSession.room_id == device.room_id,
-            ExamSession.ends_at > now,
-            ExamSession.starts_at < now + rules.horizon,
-        )
-        .order_by(ExamSession.starts_at)
-    ).all()
-    return [
-        (
-            BundleSession(
-                session_ref=str(row.id),
-                exam_code=code,
-                starts_at=row.starts_at,
-                ends_at=row.ends_at,
-                check_in_opens_at=row.starts_at - rules.check_in_before,
-                check_in_closes_at=min(row.starts_at + rules.check_in_after, row.ends_at),
-            ),
-            row.id,
-        )
-        for row, code in rows
-    ]
+def _bundle_session(row: ExamSession, exam_code: str, rules: BuildRules) -> BundleSession:
+    return BundleSession(
+        session_ref=str(row.id),
+        exam_code=exam_code,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        check_in_opens_at=row.starts_at - rules.check_in_before,
+        check_in_closes_at=min(row.starts_at + rules.check_in_after, row.ends_at),
+    )
 
 
 def _roster(
-    session: Session,
+    catalogue: Catalogue,
     device: Device,
-    sessions: list[tuple[BundleSession, int]],
+    session_ids: list[int],
     device_key: X25519PublicKey,
     secret: SecretStr,
 ) -> list[RosterEntry]:
-    session_ids = [session_id for _, session_id in sessions]
-    if not session_ids:
-        return []
-    expected: dict[tuple[PersonKind, int], list[RosterSession]] = defaultdict(list)
-    for assignment in session.scalars(
-        select(Assignment).where(
-            Assignment.session_id.in_(session_ids), Assignment.status.in_(ON_ROSTER)
-        )
-    ):
-        expected[(PersonKind.USER, assignment.supervisor_id)].append(
-            RosterSession(session_ref=str(assignment.session_id), assignment_ref=str(assignment.id))
-        )
-    for enrolment in session.scalars(
-        select(SessionEnrolment).where(SessionEnrolment.session_id.in_(session_ids))
-    ):
-        expected[(PersonKind.STUDENT, enrolment.student_id)].append(
-            RosterSession(session_ref=str(enrolment.session_id))
-        )
-    return _people(session, device, expected, device_key, secret)
-
-
-def _people(
-    session: Session,
-    device: Device,
-    expected: dict[tuple[PersonKind, int], list[RosterSession]],
-    device_key: X25519PublicKey,
-    secret: SecretStr,
-) -> list[RosterEntry]:
-    user_ids = [i for kind, i in expected if kind is PersonKind.USER]
-    student_ids = [i for kind, i in expected if kind is PersonKind.STUDENT]
-    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(user_ids)))}
-    students = {
-        s.id: s for s in session.scalars(select(Student).where(Student.id.in_(student_ids)))
-    }
-    cards: dict[tuple[PersonKind, int], list[str]] = defaultdict(list)
-    for card in session.scalars(
-        select(CardCredential).where(
-            CardCredential.is_active.is_(True),
-            (CardCredential.user_id.in_(user_ids)) | (CardCredential.student_id.in_(student_ids)),
-        )
-    ):
-        owner = (
-            (PersonKind.USER, card.user_id)
-            if card.user_id is not None
-            else (PersonKind.STUDENT, card.student_id or 0)
-        )
-        cards[owner].append(card.uid_hash)
-    templates = {
-        t.user_id: t
-        for t in session.scalars(select(FaceTemplate).where(FaceTemplate.user_id.in_(user_ids)))
-    }
+    sessions_of: dict[Person, list[RosterSession]] = defaultdict(list)
+    for session_id in session_ids:
+        for person, roster_session in catalogue.expected.get(session_id, {}).items():
+            sessions_of[person].append(roster_session)
     entries = []
-    for (kind, record_id), sessions in sorted(expected.items()):
-        if kind is PersonKind.USER:
-            user = users.get(record_id)
-            if user is None or not user.is_active:
-                continue
-            name, role = user.full_name, RosterRole.SUPERVISOR
-        else:
-            student = students.get(record_id)
-            if student is None or student.status is not StudentStatus.ACTIVE:
-                continue
-            name, role = student.full_name, RosterRole.STUDENT
+    for person, sessions in sorted(sessions_of.items()):
+        name = catalogue.names.get(person)
+        if name is None:  # deactivated, suspended or gone: not on the roster
+            continue
+        kind, record_id = person
         ref = person_ref(kind, record_id)
-        template = templates.get(record_id) if kind is PersonKind.USER else None
         entries.append(
             RosterEntry(
                 person_ref=ref,
-                role=role,
-                name=name[:200],
-                card_hashes=cards[(kind, record_id)][:16],
-                templates=_reseal(template, device, ref, device_key, secret) if template else None,
+                role=RosterRole.SUPERVISOR if kind is PersonKind.USER else RosterRole.STUDENT,
+                name=name,
+                card_hashes=catalogue.cards.get(person, [])[:16],
+                templates=_sealed_templates(
+                    catalogue, person, device, ref, device_key=device_key, secret=secret
+                ),
                 sessions=sessions,
             )
         )
     return entries
 
 
-def _reseal(
-    template: FaceTemplate, device: Device, ref: str, device_key: X25519PublicKey, secret: SecretStr
+def _sealed_templates(
+    catalogue: Catalogue,
+    person: Person,
+    device: Device,
+    ref: str,
+    *,
+    device_key: X25519PublicKey,
+    secret: SecretStr,
 ) -> SealedTemplates | None:
-    """Open the stored templates and seal them to the device; None if they no longer open."""
+    kind, record_id = person
+    if kind is not PersonKind.USER:
+        return None
+    plaintext = catalogue.template_bytes(record_id, secret)
+    if plaintext is None:
+        return None
+    return SealedTemplates(
+        model=catalogue.templates[record_id].model,
+        sealed=seal(plaintext, device_key, templates_context(device.id, ref)),
+    )
+
+
+def _open(template: FaceTemplate | None, secret: SecretStr) -> bytes | None:
+    """Stored templates in the shared format; None if there are none or they no longer open."""
+    if template is None:
+        return None
     key = derive_key(secret, KeyPurpose.FACE_TEMPLATES)
     try:
         descriptors = open_templates(template.sealed, key, str(template.user_id))
     except TemplateSealError:
         return None  # sealed under an old secret: the person must be enrolled again
-    plaintext = pack_templates([[float(v) for v in row] for row in descriptors])
-    return SealedTemplates(
-        model=template.model,
-        sealed=seal(plaintext, device_key, context(device.id, TEMPLATES_PURPOSE, ref)),
-    )
-
-
-def _gate_rules(session: Session, gate: Gate, site: Site, now: datetime) -> GateRules:
-    revoked = session.scalars(
-        select(StudentPass.pass_ref)
-        .outerjoin(Student, Student.id == StudentPass.student_id)
-        .where(
-            StudentPass.valid_until > now,
-            (StudentPass.revoked_at.is_not(None)) | (Student.status != StudentStatus.ACTIVE),
-        )
-        .order_by(StudentPass.pass_ref)
-    )
-    return GateRules(
-        zone=gate.zone,
-        time_zone=site.time_zone,
-        pass_keys=trusted_keys(session),  # passes are signed by the site's signing keys
-        revoked_passes=list(revoked),
-    )
+    return pack_templates([[float(v) for v in row] for row in descriptors])

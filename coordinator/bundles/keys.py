@@ -100,10 +100,6 @@ def active_key_row(session: Session) -> SigningKey | None:
     ).first()
 
 
-def all_keys(session: Session) -> list[SigningKey]:
-    return list(session.scalars(select(SigningKey).order_by(SigningKey.created_at)))
-
-
 def trusted_keys(session: Session) -> list[PublicKey]:
     """Every key not retired: what devices should trust (the active one and any next one)."""
     rows = session.scalars(

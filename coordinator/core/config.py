@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         ge=0,
         description="How long the broker queues events for a stopped ingest worker.",
     )
+    mqtt_receive_maximum: int = Field(
+        default=1000,
+        ge=1,
+        le=65535,
+        description="Deliveries the broker may send before our acks (MQTT v5 Receive Maximum).",
+    )
     secret_key: SecretStr = Field(
         min_length=32,
         max_length=1024,
@@ -65,6 +71,11 @@ class Settings(BaseSettings):
         default=14, ge=1, le=90, description="Lifetime of a refresh token family's members."
     )
     site: str | None = Field(default=None, description="Ingest only this site; all if unset.")
+    face_model: str | None = Field(
+        default=None,
+        description="Face embedder model enrolment makes templates with (a models/MANIFEST "
+        "model name, e.g. sface-2021dec); the manifest's default when unset.",
+    )
     ingest_batch_size: int = Field(default=200, ge=1, description="Messages per database commit.")
     max_message_bytes: int = Field(
         default=DEFAULT_MAX_MESSAGE_BYTES, gt=0, description="Larger messages are dead-lettered."

@@ -66,6 +66,23 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def wire_enum(enum: type[StrEnum]) -> Enum:
+    """A vocabulary of the wire (`protocols`), which grows with the devices: VARCHAR(64), no CHECK.
+
+    The protocol refuses unknown values before anything is stored, so a CHECK constraint would
+    only make every new reason code a migration, and a newer device's valid event unstorable.
+    """
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=64,
+        values_callable=lambda members: [member.value for member in members],
+        name=enum.__name__.lower(),
+        validate_strings=True,
+    )
+
+
 def str_enum(enum: type[StrEnum]) -> Enum:
     """A portable enum column: VARCHAR plus a CHECK constraint, storing the values."""
     return Enum(
@@ -440,7 +457,7 @@ class AttemptRecord(Base):
     station: Mapped[Station] = mapped_column(str_enum(Station))
     credential: Mapped[Credential] = mapped_column(str_enum(Credential))
     outcome: Mapped[Outcome] = mapped_column(str_enum(Outcome))
-    reason: Mapped[ReasonCode] = mapped_column(str_enum(ReasonCode))
+    reason: Mapped[ReasonCode] = mapped_column(wire_enum(ReasonCode))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id", ondelete="RESTRICT"))
     face_distance: Mapped[float | None] = mapped_column(Float)
@@ -475,7 +492,7 @@ class AccessLog(Base):
     device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id", ondelete="RESTRICT"))
     at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     decision: Mapped[AccessDecision] = mapped_column(str_enum(AccessDecision))
-    reason: Mapped[ReasonCode] = mapped_column(str_enum(ReasonCode))
+    reason: Mapped[ReasonCode] = mapped_column(wire_enum(ReasonCode))
     direction: Mapped[Direction] = mapped_column(str_enum(Direction))
     student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id", ondelete="RESTRICT"))
     pass_id: Mapped[int | None] = mapped_column(ForeignKey("passes.id", ondelete="RESTRICT"))

@@ -19,11 +19,19 @@ def make_engine(database_url: str) -> Engine:
     )
     if is_sqlite:
         event.listen(engine, "connect", _tune_sqlite)
+        event.listen(engine, "begin", _begin_sqlite)
     return engine
+
+
+def _begin_sqlite(connection: Any) -> None:
+    # Python's sqlite3 begins a transaction only at the first write, so a SAVEPOINT before it
+    # would start (and its RELEASE commit) a transaction of its own; begin explicitly instead.
+    connection.exec_driver_sql("BEGIN")
 
 
 def _tune_sqlite(connection: Any, _record: Any) -> None:
     # WAL lets the API read while ingest writes; a busy timeout instead of "database is locked".
+    connection.isolation_level = None  # transactions are begun by `_begin_sqlite`
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")

@@ -54,6 +54,9 @@ class MqttSubscriber:
     def start(self) -> None:
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = self._settings.mqtt_session_expiry_s
+        # Unacked deliveries the broker may have in flight to us: at least a batch, or batches
+        # could never fill while earlier ones wait for their commit.
+        properties.ReceiveMaximum = self._settings.mqtt_receive_maximum
         self._client.connect_async(
             self._settings.mqtt_host,
             self._settings.mqtt_port,

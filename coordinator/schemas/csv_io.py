@@ -10,17 +10,31 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    StringConstraints,
-    ValidationInfo,
-    field_validator,
     model_validator,
 )
 
 from coordinator.db.enums import AssignmentStatus, Role, StudentStatus
+from coordinator.schemas.common import (
+    EARLIEST,
+    LATEST,
+    RANGE_MESSAGE,
+    Capacity,
+    Code,
+    Email,
+    Input,
+    Latitude,
+    Longitude,
+    Name,
+    RadiusM,
+    StudentNumber,
+    WireId,
+    in_range,
+)
 
 
 class CsvKind(StrEnum):
@@ -48,20 +62,26 @@ def _parse_time(value: object) -> object:
     return datetime.fromisoformat(value)
 
 
-LocalTime = Annotated[datetime, BeforeValidator(_parse_time)]
+def _bounded(value: datetime) -> datetime:
+    """The same range as the API's instants; a wall-clock time is checked by its year."""
+    if value.tzinfo is not None:
+        in_range(value)
+        return value
+    if not EARLIEST.year <= value.year < LATEST.year:
+        raise ValueError(RANGE_MESSAGE)
+    return value
+
+
+LocalTime = Annotated[datetime, BeforeValidator(_parse_time), AfterValidator(_bounded)]
 """A wall-clock time of the site (naive), or one with an offset that must be the site's."""
 
-# Site and building codes are joined with '/' and ';' in the users' `buildings` cell.
-Code = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[^/;]+$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Email = Annotated[
-    str,
-    StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", to_lower=True),
-]
 
+class CsvRow(Input):
+    """One data row; unknown columns are refused and empty cells become None.
 
-class CsvRow(BaseModel):
-    """One data row; unknown columns are refused and empty cells become None."""
+    Fields use the API's own types (`coordinator.schemas.common`), so a value means the same
+    in a CSV cell and in a JSON body, and is refused with the same message.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -76,7 +96,7 @@ class CsvRow(BaseModel):
 class BuildingRef(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    site_code: Code
+    site_code: WireId
     building_code: Code
 
     def __str__(self) -> str:
@@ -98,7 +118,7 @@ def _split_buildings(value: object) -> object:
 
 
 class UserRow(CsvRow):
-    """A staff member; never a password: imported staff set theirs through an admin."""
+    """A staff member; never a password: imported staff set theirs through an invite."""
 
     email: Email
     full_name: Name
@@ -108,45 +128,22 @@ class UserRow(CsvRow):
         default=(), validate_default=True
     )
 
-    @field_validator("buildings")
-    @classmethod
-    def _only_managers_have_buildings(
-        cls, value: tuple[BuildingRef, ...], info: ValidationInfo
-    ) -> tuple[BuildingRef, ...]:
-        if value and info.data.get("role") not in (Role.MANAGER, None):
-            raise ValueError("only managers are given buildings: leave this cell empty")
-        return value
-
 
 class StudentRow(CsvRow):
-    student_number: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    student_number: StudentNumber
     full_name: Name
     status: StudentStatus
 
 
 class RoomRow(CsvRow):
-    site_code: Code
+    site_code: WireId
     building_code: Code
     room_code: Code
     name: Name
-    capacity: int = Field(ge=1)
-    latitude: float | None = Field(default=None, ge=-90, le=90, validate_default=True)
-    longitude: float | None = Field(default=None, ge=-180, le=180, validate_default=True)
-    geofence_radius_m: float | None = Field(default=None, gt=0, validate_default=True)
-
-    @field_validator("longitude")
-    @classmethod
-    def _centre_is_a_pair(cls, value: float | None, info: ValidationInfo) -> float | None:
-        if (value is None) != (info.data.get("latitude") is None):
-            raise ValueError("give latitude and longitude together, or neither")
-        return value
-
-    @field_validator("geofence_radius_m")
-    @classmethod
-    def _radius_needs_a_centre(cls, value: float | None, info: ValidationInfo) -> float | None:
-        if value is not None and info.data.get("latitude") is None:
-            raise ValueError("a geofence radius needs a latitude and longitude")
-        return value
+    capacity: Capacity
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    geofence_radius_m: RadiusM | None = None
 
 
 class ExamRow(CsvRow):
@@ -156,7 +153,7 @@ class ExamRow(CsvRow):
 
 class ExamSessionRow(CsvRow):
     exam_code: Code
-    site_code: Code
+    site_code: WireId
     building_code: Code
     room_code: Code
     starts_at: LocalTime
@@ -165,7 +162,7 @@ class ExamSessionRow(CsvRow):
 
 class AssignmentRow(CsvRow):
     exam_code: Code
-    site_code: Code
+    site_code: WireId
     building_code: Code
     room_code: Code
     starts_at: LocalTime

@@ -2,10 +2,11 @@
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field
 
 from coordinator.db.enums import AssignmentStatus
-from coordinator.schemas.common import Code, Id, Name, Public, Strict
+from coordinator.schemas.common import Code, Id, Instant, Name, Public, Strict, Text
+from protocols import AttendanceAction
 
 
 class ExamCreate(Strict):
@@ -26,20 +27,14 @@ class ExamPublic(Public):
 class ExamSessionCreate(Strict):
     exam_id: Id
     room_id: Id
-    starts_at: AwareDatetime = Field(description="With an offset; stored in UTC.")
-    ends_at: AwareDatetime
-
-    @model_validator(mode="after")
-    def _ends_after_start(self) -> "ExamSessionCreate":
-        if self.ends_at <= self.starts_at:
-            raise ValueError("ends_at must be after starts_at")
-        return self
+    starts_at: Instant = Field(description="With an offset; stored in UTC.")
+    ends_at: Instant
 
 
 class ExamSessionUpdate(Strict):
     room_id: Id | None = None
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
 
 
 class ExamSessionPublic(Public):
@@ -65,9 +60,17 @@ class AssignmentCreate(Strict):
 
 
 class AssignmentUpdate(Strict):
-    """Planners may set any status; supervisors use accept and decline."""
+    """Planners move the life cycle; check-in and check-out come from the door station."""
 
     status: AssignmentStatus
+
+
+class AttendanceOverride(Strict):
+    """A planner records a check-in or check-out the door station could not; audited."""
+
+    action: AttendanceAction
+    at: Instant
+    reason: Text = Field(description="Why the door station's record is overridden.")
 
 
 class AssignmentPublic(Public):

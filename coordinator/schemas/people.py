@@ -5,7 +5,7 @@ from datetime import datetime
 from pydantic import Field, model_validator
 
 from coordinator.db.enums import Role, StudentStatus
-from coordinator.schemas.common import Email, Id, Name, Public, Strict
+from coordinator.schemas.common import Email, Id, Label, Name, Public, Strict, StudentNumber
 
 
 class UserCreate(Strict):
@@ -36,7 +36,7 @@ class UserPublic(Public):
 
 
 class StudentCreate(Strict):
-    student_number: str = Field(pattern=r"^[A-Za-z0-9-]{1,32}$")
+    student_number: StudentNumber
     full_name: Name
     status: StudentStatus = StudentStatus.ACTIVE
 
@@ -59,7 +59,7 @@ class CardCreate(Strict):
     uid: str = Field(pattern=r"^[0-9A-Fa-f: ]{4,64}$", description="Card UID as read, in hex.")
     user_id: Id | None = None
     student_id: Id | None = None
-    label: str | None = Field(default=None, max_length=100)
+    label: Label | None = None
 
     @model_validator(mode="after")
     def _one_owner(self) -> "CardCreate":
@@ -69,7 +69,7 @@ class CardCreate(Strict):
 
 
 class CardUpdate(Strict):
-    label: str | None = Field(default=None, max_length=100)
+    label: Label | None = None
     is_active: bool | None = None
 
 

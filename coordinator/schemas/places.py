@@ -6,6 +6,7 @@ from pydantic import Field, model_validator
 
 from coordinator.db.enums import DeviceStatus, GateDirection
 from coordinator.schemas.common import (
+    Capacity,
     Code,
     Geofence,
     Id,
@@ -16,11 +17,12 @@ from coordinator.schemas.common import (
     RadiusM,
     Strict,
     TimeZone,
+    WireId,
 )
 
 
 class SiteCreate(Strict):
-    code: Code
+    code: WireId = Field(description="The site's id in MQTT topics.")
     name: Name
     time_zone: TimeZone = Field(description="IANA zone for schedules and display.")
 
@@ -54,25 +56,20 @@ class BuildingPublic(Public):
     name: str
 
 
-class _Fenced(Geofence):
-    @model_validator(mode="after")
-    def _all_or_none(self) -> "_Fenced":
-        given = [self.latitude, self.longitude, self.geofence_radius_m]
-        if any(v is not None for v in given) and any(v is None for v in given):
-            raise ValueError("give latitude, longitude and geofence_radius_m together, or none")
-        return self
+# Whether a geofence is whole (all three of latitude, longitude and radius, or none) is checked
+# by `services.places`, on create and on update alike, after merging with what is stored.
 
 
-class RoomCreate(_Fenced):
+class RoomCreate(Geofence):
     building_id: Id
     code: Code
     name: Name
-    capacity: int = Field(ge=1, le=5000)
+    capacity: Capacity
 
 
 class RoomUpdate(Strict):
     name: Name | None = None
-    capacity: int | None = Field(default=None, ge=1, le=5000)
+    capacity: Capacity | None = None
     latitude: Latitude | None = None
     longitude: Longitude | None = None
     geofence_radius_m: RadiusM | None = None
@@ -89,18 +86,18 @@ class RoomPublic(Public):
     geofence_radius_m: float | None
 
 
-class GateCreate(_Fenced):
+class GateCreate(Geofence):
     site_id: Id
     building_id: Id | None = None
     code: Code
     name: Name
-    zone: Code
+    zone: WireId
     direction: GateDirection
 
 
 class GateUpdate(Strict):
     name: Name | None = None
-    zone: Code | None = None
+    zone: WireId | None = None
     direction: GateDirection | None = None
     latitude: Latitude | None = None
     longitude: Longitude | None = None
@@ -132,7 +129,7 @@ class _Bound(Strict):
 
 
 class DeviceCreate(_Bound):
-    id: Code = Field(description="The device id it uses on the wire.")
+    id: WireId = Field(description="The device id it uses on the wire.")
     site_id: Id
     room_id: Id | None = None
     gate_id: Id | None = None

@@ -3,10 +3,10 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field
 
 from coordinator.db.enums import ViolationStatus
-from coordinator.schemas.common import Code, Id, Public, Strict
+from coordinator.schemas.common import Id, Instant, Notes, Public, Strict, Text, WireId
 from protocols import (
     AccessDecision,
     AttendanceAction,
@@ -45,19 +45,13 @@ class AttemptPublic(Public):
 
 class PassCreate(Strict):
     student_id: Id
-    zones: list[Code] = Field(min_length=1, max_length=20)
-    valid_from: AwareDatetime
-    valid_until: AwareDatetime
-
-    @model_validator(mode="after")
-    def _valid_window(self) -> "PassCreate":
-        if self.valid_until <= self.valid_from:
-            raise ValueError("valid_until must be after valid_from")
-        return self
+    zones: list[WireId] = Field(min_length=1, max_length=20)
+    valid_from: Instant
+    valid_until: Instant
 
 
 class PassRevoke(Strict):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text
 
 
 class PassPublic(Public):
@@ -90,12 +84,12 @@ class ViolationReport(Strict):
     type: ViolationType
     severity: Severity
     session_id: Id
-    detail: str = Field(min_length=1, max_length=500)
+    detail: Text
 
 
 class ViolationReview(Strict):
     status: ViolationStatus
-    notes: str | None = Field(default=None, max_length=2000)
+    notes: Notes | None = None
 
 
 class ViolationPublic(Public):

@@ -61,6 +61,21 @@ _OPENINGS = {
 }
 
 
+@dataclass(frozen=True)
+class Invitations:
+    """What sending invites needs from outside the transaction: the settings and the time.
+
+    Given to every verb that creates accounts (`users.create_user`, the CSV import of users),
+    so each new account gets its invite the same way.
+    """
+
+    settings: Settings
+    now: datetime
+
+    def send(self, session: Session, *, user: User, actor: Actor) -> LinkSent:
+        return invite(session, user=user, actor=actor, settings=self.settings, now=self.now)
+
+
 # --- who may send links ---------------------------------------------------------------------------
 
 

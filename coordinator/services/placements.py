@@ -5,6 +5,7 @@ from typing import Any
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
+from coordinator.db.enums import AssignmentStatus
 from coordinator.db.models import (
     AccessLog,
     Assignment,
@@ -61,20 +62,22 @@ def _device_building(session: Session, device: Device) -> int | None:
 
 
 def supervises(session: Session, session_id: int | None, user_id: int) -> bool:
-    """Whether the user holds an assignment (in any state) for the exam session."""
+    """Whether the user holds an assignment they have not declined for the exam session.
+
+    A supervisor who declined is no longer part of the session: they neither see it nor report
+    on it.
+    """
     return (
         session_id is not None
-        and session.scalar(
-            select(Assignment.id).where(
-                Assignment.session_id == session_id, Assignment.supervisor_id == user_id
-            )
-        )
+        and session.scalar(_assigned_sessions(user_id).where(Assignment.session_id == session_id))
         is not None
     )
 
 
 def _assigned_sessions(user_id: int) -> Select[Any]:
-    return select(Assignment.session_id).where(Assignment.supervisor_id == user_id)
+    return select(Assignment.session_id).where(
+        Assignment.supervisor_id == user_id, Assignment.status != AssignmentStatus.DECLINED
+    )
 
 
 BUILDINGS = Placement[Building](

@@ -10,13 +10,14 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import Select, false, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from coordinator.db.enums import Role
 from coordinator.db.models import Base
-from coordinator.errors import ConflictError, NotFoundError
+from coordinator.errors import ConflictError, InvalidInputError, NotFoundError
 from coordinator.services.audit import Actor, record_change
 from coordinator.services.scope import Scope
 
@@ -73,6 +74,16 @@ def snapshot(record: Base) -> dict[str, Any]:
             values[relation.key] = sorted(
                 inspect(item).identity[0] for item in getattr(record, relation.key)
             )
+    return values
+
+
+def given(changes: BaseModel, model: type[Base]) -> dict[str, Any]:
+    """The fields a change names, refusing to empty a column that must hold a value."""
+    values = changes.model_dump(exclude_unset=True)
+    columns = model.__table__.columns
+    for name, value in values.items():
+        if value is None and name in columns and not columns[name].nullable:
+            raise InvalidInputError(f"{name} cannot be emptied")
     return values
 
 
@@ -222,17 +233,13 @@ def _require_references(session: Session, record: Base) -> None:
 
 
 def _flush(session: Session, what: str) -> None:
+    # The database's own text names tables, constraints and values; it stays in the log.
     try:
         session.flush()
-    except IntegrityError as error:
+    except IntegrityError:
         raise ConflictError(
-            f"this {what} clashes with one already stored ({_constraint(error)})"
+            f"this {what} clashes with one already stored: its code, email or number is taken"
         ) from None
-
-
-def _constraint(error: IntegrityError) -> str:
-    text = str(error.orig).splitlines()[0]
-    return text[:200]
 
 
 def _key(record: Base) -> str:

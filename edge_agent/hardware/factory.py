@@ -10,6 +10,7 @@ import importlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,8 +29,14 @@ from edge_agent.hardware.base import (
     QrScanner,
     StatusLed,
 )
-from edge_agent.hardware.errors import DriverUnavailableError
+from edge_agent.hardware.errors import DriverUnavailableError, HardwareError
 from edge_agent.hardware.fakes import FakeCamera, FakeCardReader, FakeLocation, FakeQrScanner
+from edge_agent.hardware.tamper import (
+    CameraWatch,
+    DoorWatch,
+    TamperMonitor,
+    load_or_take_reference,
+)
 from edge_agent.profile import (
     CameraQr,
     DoorStationProfile,
@@ -142,6 +149,9 @@ class StationParts:
                 part.close()
             except Exception:
                 log.exception("closing %s failed", type(part).__name__)
+        if self.pin_factory is not None:
+            factory, self.pin_factory = self.pin_factory, None
+            factory.close()  # releases the pins (and, on a Pi, the GPIO chip)
 
     def __enter__(self) -> StationParts:
         return self
@@ -150,59 +160,181 @@ class StationParts:
         self.close()
 
 
+@dataclass(frozen=True)
+class PartCheck:
+    """What `probe_parts` found for one part: opened (with the driver), or why not and the fix."""
+
+    part: str
+    is_ok: bool
+    detail: str
+
+
+Opener = Callable[[StationParts], None]
+
+
 def build_parts(profile: AnyProfile, *, clock: Clock | None = None) -> StationParts:
     """Open the profile's parts in order (inputs, then outputs); on a failure, close those
     already open and raise the part's HardwareError."""
     parts = StationParts()
     try:
-        _open_inputs(parts, profile)
-        _open_gpio(parts, profile, clock)
+        for _, open_part in _openers(profile, clock):
+            open_part(parts)
     except BaseException:
         parts.close()
         raise
     return parts
 
 
-def _open_inputs(parts: StationParts, profile: AnyProfile) -> None:
-    parts.location = parts._keep(LOCATIONS[type(profile.location)](profile.location, profile))
-    if profile.camera is not None:
-        parts.camera = parts._keep(CAMERAS[type(profile.camera)](profile.camera, profile))
-    if profile.reader is not None:
-        parts.reader = parts._keep(READERS[type(profile.reader)](profile.reader, profile))
+def probe_parts(profile: AnyProfile) -> list[PartCheck]:
+    """Open each part on its own and close it again, so that a technician (`edge-agent doctor`)
+    sees every problem at once instead of the first; GPIO parts are skipped when the pin factory
+    itself cannot start."""
+    checks: list[PartCheck] = []
+    with StationParts() as parts:
+        for name, open_part in _openers(profile, None):
+            if name.startswith("pins.") and not _pin_factory_ok(checks):
+                checks.append(PartCheck(name, False, "not checked: the pin factory did not start"))
+                continue
+            before = len(parts._opened)
+            try:
+                open_part(parts)
+            except (HardwareError, OSError, ValueError) as error:
+                checks.append(PartCheck(name, False, str(error)))
+                continue
+            checks.append(PartCheck(name, True, _driver_name(parts, parts._opened[before:])))
+    return checks
+
+
+def _driver_name(parts: StationParts, opened: list[Part]) -> str:
+    if opened:
+        return type(opened[0]).__name__
+    if parts.pin_factory is None:
+        return "gpiozero's default pin factory (chosen when the first pin opens)"
+    return type(parts.pin_factory).__name__
+
+
+def _pin_factory_ok(checks: list[PartCheck]) -> bool:
+    return all(check.is_ok for check in checks if check.part == "pins.pin_factory")
+
+
+def _openers(profile: AnyProfile, clock: Clock | None) -> list[tuple[str, Opener]]:
+    """Each part's name and how to open it into `parts`, in start order."""
+    sections: list[tuple[str, Any, dict[type, Maker]]] = [
+        ("location", profile.location, LOCATIONS),
+        ("camera", profile.camera, CAMERAS),
+        ("reader", profile.reader, READERS),
+    ]
+    openers = [
+        (name, _section_opener(name, config, table, profile))
+        for name, config, table in sections
+        if config is not None
+    ]
     if isinstance(profile, GateStationProfile):
-        parts.qr = parts._keep(_qr_scanner(profile, parts.camera))
+        openers.append(("qr", lambda parts: _add(parts, "qr", _qr_scanner(profile, parts.camera))))
+    return openers + _gpio_openers(profile, clock)
+
+
+def _section_opener(
+    name: str, config: Any, table: dict[type, Maker], profile: AnyProfile
+) -> Opener:
+    return lambda parts: _add(parts, name, table[type(config)](config, profile))
+
+
+def _add(parts: StationParts, name: str, part: Any) -> None:
+    setattr(parts, name, parts._keep(part))
 
 
 def _qr_scanner(profile: GateStationProfile, camera: Camera | None) -> QrScanner:
-    if isinstance(profile.qr, CameraQr) and camera is not None:  # the profile insists on one
-        from edge_agent.hardware.qr_camera import (  # noqa: PLC0415 - decoders load on demand
-            CameraQrScanner,
-            QrDecoder,
-        )
+    if isinstance(profile.qr, CameraQr):
+        if camera is None:
+            raise HardwareError("qr.driver camera needs the camera, which did not open")
+        # The scanner reads the station's camera, so it is built from that part, not a section.
+        try:
+            qr_camera = importlib.import_module("edge_agent.hardware.qr_camera")
+            for decoder, module in (("zxing", "zxingcpp"), ("pyzbar", "pyzbar")):
+                if decoder in profile.qr.decoder:  # "zxing+pyzbar" needs both
+                    importlib.import_module(module)
+        except ImportError as error:
+            raise DriverUnavailableError(
+                "camera QR scanner",
+                f"{error.name}",
+                "fix: pip install '.[agent]' (zxing-cpp; pyzbar also needs Debian's libzbar0), "
+                "or use a USB HID scanner (qr.driver: evdev)",
+            ) from None
+        scanner = qr_camera.CameraQrScanner(camera, decoder=qr_camera.QrDecoder(profile.qr.decoder))
+        return scanner  # type: ignore[no-any-return]
+    return QR_SCANNERS[type(profile.qr)](profile.qr, profile)  # type: ignore[no-any-return]
 
-        return CameraQrScanner(camera, decoder=QrDecoder(profile.qr.decoder))
-    maker = QR_SCANNERS.get(type(profile.qr))
-    if maker is None:
-        raise DriverUnavailableError(
-            "camera QR scanner",
-            "a QR decoder",
-            "qr.driver must be camera, evdev or fake",
-        )
-    return maker(profile.qr, profile)  # type: ignore[no-any-return]
 
-
-def _open_gpio(parts: StationParts, profile: AnyProfile, clock: Clock | None) -> None:
+def _gpio_openers(profile: AnyProfile, clock: Clock | None) -> list[tuple[str, Opener]]:
     gpio = importlib.import_module("edge_agent.hardware.gpio")
     pins = profile.pins
-    parts.pin_factory = factory = gpio.make_pin_factory(pins.pin_factory)
-    if pins.relay is not None:
-        parts.relay = parts._keep(gpio.GpioDoorRelay(pins.relay, factory))
+
+    def pin_factory(parts: StationParts) -> None:
+        parts.pin_factory = gpio.make_pin_factory(pins.pin_factory)
+
+    openers: list[tuple[str, Opener]] = [("pins.pin_factory", pin_factory)]
+    if (relay := pins.relay) is not None:
+        openers.append(
+            ("pins.relay", lambda p: _add(p, "relay", gpio.GpioDoorRelay(relay, p.pin_factory)))
+        )
     for colour, pin in pins.leds.lamps().items():
+        openers.append(
+            (f"pins.leds.{colour}", _led_opener(gpio, pin, colour, pins.leds.active_high))
+        )
+    if (buzzer := pins.buzzer) is not None:
+        openers.append(
+            (
+                "pins.buzzer",
+                lambda p: _add(p, "buzzer", gpio.GpioBuzzerPart(buzzer, p.pin_factory, clock)),
+            )
+        )
+    if (contact := pins.door_contact) is not None:
+        openers.append(
+            (
+                "pins.door_contact",
+                lambda p: _add(p, "door_contact", gpio.GpioDoorContact(contact, p.pin_factory)),
+            )
+        )
+    return openers
+
+
+def _led_opener(gpio: Any, pin: int, colour: str, active_high: bool) -> Opener:
+    def open_led(parts: StationParts) -> None:
         led = gpio.GpioStatusLed(
-            pin, colour=colour, active_high=pins.leds.active_high, pin_factory=factory
+            pin, colour=colour, active_high=active_high, pin_factory=parts.pin_factory
         )
         parts.leds[colour] = parts._keep(led)
-    if pins.buzzer is not None:
-        parts.buzzer = parts._keep(gpio.GpioBuzzerPart(pins.buzzer, factory, clock))
-    if pins.door_contact is not None:
-        parts.door_contact = parts._keep(gpio.GpioDoorContact(pins.door_contact, factory))
+
+    return open_led
+
+
+def tamper_monitor(
+    parts: StationParts,
+    profile: AnyProfile,
+    *,
+    reference_path: Path,
+    clock: Clock | None = None,
+    camera_every_s: float = 60.0,
+) -> TamperMonitor:
+    """The tamper watches for a station built from `profile`, as its features ask.
+
+    The camera reference is read from `reference_path` (under the agent's data folder), or
+    taken on this first start and saved there.
+    """
+    door = None
+    if profile.features.door_tamper and parts.door_contact is not None:
+        door = DoorWatch(
+            parts.door_contact, held_open_after_s=profile.thresholds.door_held_open_s, clock=clock
+        )
+    camera_watch = None
+    if profile.features.camera_tamper and parts.camera is not None:
+        reference = load_or_take_reference(reference_path, parts.camera)
+        camera_watch = CameraWatch(reference, clock=clock)
+    return TamperMonitor(
+        door=door,
+        camera=parts.camera,
+        camera_watch=camera_watch,
+        camera_every_s=camera_every_s,
+        clock=clock,
+    )

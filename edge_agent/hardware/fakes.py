@@ -110,7 +110,7 @@ class _TimedOutput:
     State is worked out from the clock when asked, so nothing runs in the background.
     """
 
-    def __init__(self, clock: Clock | None) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or time.monotonic
         self.history: list[Change] = []
         self._state: object = False

@@ -11,7 +11,7 @@ import importlib
 import time
 from typing import Any
 
-from gpiozero import LED, Button, DigitalOutputDevice, GPIOZeroError
+from gpiozero import LED, DigitalInputDevice, DigitalOutputDevice, GPIOZeroError
 from gpiozero import Buzzer as GpioBuzzer
 from gpiozero.pins.mock import MockFactory
 
@@ -160,13 +160,14 @@ class GpioBuzzerPart(Buzzer):
 
 
 class GpioDoorContact(DoorContact):
-    """A reed switch read as a gpiozero `Button`; its callbacks run on gpiozero's thread."""
+    """A reed switch read as a gpiozero `DigitalInputDevice` (a `Button` without the hold
+    thread, which a door does not need); its callbacks run on gpiozero's thread."""
 
     def __init__(self, pins: DoorContactPin, pin_factory: Any = None) -> None:
         super().__init__()
         self._open_is_active = pins.open_is_active
         self._device = _claim(
-            lambda: Button(
+            lambda: DigitalInputDevice(
                 pins.pin,
                 pull_up=pins.pull_up,
                 bounce_time=pins.bounce_s or None,
@@ -176,13 +177,13 @@ class GpioDoorContact(DoorContact):
             pins.pin,
         )
         if self._open_is_active:
-            self._device.when_pressed, self._device.when_released = self._opened, self._closed
+            self._device.when_activated, self._device.when_deactivated = self._opened, self._closed
         else:
-            self._device.when_pressed, self._device.when_released = self._closed, self._opened
+            self._device.when_activated, self._device.when_deactivated = self._closed, self._opened
 
     @property
     def is_open(self) -> bool:
-        return bool(self._device.is_pressed) == self._open_is_active
+        return bool(self._device.is_active) == self._open_is_active
 
     def close(self) -> None:
         self._device.close()

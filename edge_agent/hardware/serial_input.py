@@ -21,6 +21,7 @@ from edge_agent.profile import NmeaLocation, SerialReader
 
 log = logging.getLogger(__name__)
 
+READ_CHUNK = 4096
 MAX_NMEA_LINE = 82  # NMEA 0183: at most 82 characters including $ and CR LF
 # Typical GNSS receivers' user equivalent range error: accuracy ~ HDOP x this, metres.
 UERE_M = 5.0
@@ -40,15 +41,27 @@ def _read_until(port: serial.SerialBase, timeout_s: float, take: Callable[[bytes
     """Feed bytes to `take` until it says it has what it wanted or the deadline passes."""
     deadline = time.monotonic() + max(timeout_s, 0)
     while True:
-        port.timeout = max(deadline - time.monotonic(), 0)
-        try:
-            data = port.read(max(1, int(getattr(port, "in_waiting", 1))))
-        except serial.SerialException as error:
-            raise HardwareError(f"serial port {port.port} failed: {error}") from None
+        data = _read_some(port, max(deadline - time.monotonic(), 0))
         if data and take(data):
             return
         if time.monotonic() >= deadline:
             return
+
+
+def _read_some(port: serial.SerialBase, timeout_s: float) -> bytes:
+    """Wait up to `timeout_s` for one byte, then take whatever else is already there.
+
+    (`in_waiting` is not a byte count on every pyserial transport, so it is not relied on.)
+    """
+    try:
+        port.timeout = timeout_s
+        first = port.read(1)
+        if not first:
+            return b""
+        port.timeout = 0
+        return first + port.read(READ_CHUNK)
+    except serial.SerialException as error:
+        raise HardwareError(f"serial port {port.port} failed: {error}") from None
 
 
 class SerialCardReader(CardReader):

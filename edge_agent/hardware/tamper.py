@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from edge_agent.hardware.base import Clock, DoorContact, Frame
+from edge_agent.hardware.base import Camera, Clock, DoorContact, Frame
 from edge_agent.hardware.errors import HardwareError
 
 
@@ -270,3 +270,55 @@ class CameraWatch:
             f"scene matches the install-time reference at {similarity:.2f} "
             f"(limit {self.limits.min_similarity:.2f})",
         )
+
+
+REFERENCE_FRAMES = 5
+
+
+def load_or_take_reference(path: Path, camera: Camera) -> SceneReference:
+    """The install-time reference at `path`; on the first start (no file yet) it is taken from
+    the camera now and saved, so "install" is the first run after mounting. Delete the file
+    after moving the camera on purpose."""
+    if path.exists():
+        return SceneReference.load(path)
+    reference = SceneReference.take(camera.capture_burst(REFERENCE_FRAMES))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    reference.save(temporary)
+    temporary.replace(path)  # a power cut leaves the old file or the new one, never half
+    return reference
+
+
+class TamperMonitor:
+    """The tamper watches a profile asks for (`features.door_tamper`, `features.camera_tamper`),
+    polled together from the station's loop.
+
+    `poll()` returns the door's findings and, at most every `camera_every_s`, checks one camera
+    frame; call `grant(hold_s)` whenever the station unlocks the door. Polling from the loop
+    that also uses the camera for check-ins keeps the camera on one thread.
+    """
+
+    def __init__(
+        self,
+        *,
+        door: DoorWatch | None,
+        camera: Camera | None,
+        camera_watch: CameraWatch | None,
+        camera_every_s: float = 60.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self.door, self.camera, self.camera_watch = door, camera, camera_watch
+        self.camera_every_s = camera_every_s
+        self.clock: Clock = clock or time.monotonic
+        self._camera_due = self.clock()
+
+    def grant(self, hold_s: float) -> None:
+        if self.door is not None:
+            self.door.grant(hold_s)
+
+    def poll(self) -> list[TamperFinding]:
+        found = self.door.poll() if self.door is not None else []
+        if self.camera is None or self.camera_watch is None or self.clock() < self._camera_due:
+            return found
+        self._camera_due = self.clock() + self.camera_every_s
+        return found + self.camera_watch.check(self.camera.capture())

@@ -19,7 +19,7 @@ from protocols.bundle import Bundle, BundleSession, SealedTemplates
 from protocols.cards import card_uid_hash
 from protocols.sealing import context, open_box
 from protocols.templates import unpack_templates
-from vision import Descriptor
+from vision import Descriptor, FaceTemplates
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,9 @@ def _sealed_templates(
     def open_templates() -> Sequence[Descriptor]:
         try:
             plain = open_box(sealed.sealed, device_key, context(device, "face-templates", person))
-            return [np.asarray(t, dtype=np.float32) for t in unpack_templates(plain)]
+            opened = tuple(np.asarray(t, dtype=np.float32) for t in unpack_templates(plain))
+            # With their model, so the pipeline never compares across embedders.
+            return FaceTemplates(sealed.model, opened)
         except ProtocolError as error:
             log.error("face templates of %s do not open: %s", person, error)
             return ()  # verified as "no templates", never as someone else's

@@ -1,125 +1,21 @@
 """Sign-in over HTTP on SQLite and PostgreSQL: tokens, rotation, theft detection, TOTP, limits."""
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import argon2
 import pyotp
 import pytest
-from argon2.profiles import CHEAPEST
-from fastapi.testclient import TestClient
-from httpx import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from coordinator.api.app import create_app
-from coordinator.api.deps import get_clock, get_passwords
-from coordinator.auth.clients import Clock
-from coordinator.core.config import Settings
-from coordinator.core.passwords import Passwords
 from coordinator.db.enums import Role
-from coordinator.db.models import AuditEntry, RecoveryCode, RefreshToken, SignInAttempt, User
-
-CHEAP = Passwords(argon2.PasswordHasher.from_parameters(CHEAPEST))
-PASSWORD = "correct horse battery staple"
-
-
-class FakeClock:
-    """A clock tests move by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@dataclass
-class Campus:
-    """The API under test, the database behind it and its clock."""
-
-    http: TestClient
-    sessions: sessionmaker[Session]
-    clock: FakeClock
-
-    def add_user(self, email: str, role: Role = Role.SUPERVISOR, **fields: Any) -> int:
-        with self.sessions.begin() as session:
-            user = User(
-                email=email,
-                full_name=email.split("@", maxsplit=1)[0].title(),
-                role=role,
-                password_hash=CHEAP.hash(PASSWORD),
-                **fields,
-            )
-            session.add(user)
-            session.flush()
-            return user.id
-
-    def sign_in(
-        self, email: str, password: str = PASSWORD, address: str | None = None, **extra: str
-    ) -> Response:
-        body = {"email": email, "password": password, **extra}
-        # The app's state comes from the main client's lifespan; another one only sets the address.
-        http = self.http if address is None else TestClient(self.http.app, client=(address, 4000))
-        response: Response = http.post("/api/v1/auth/sign-in", json=body)
-        return response
-
-    def refresh(self, refresh_token: str) -> Response:
-        response: Response = self.http.post(
-            "/api/v1/auth/refresh", json={"refresh_token": refresh_token}
-        )
-        return response
-
-    def me(self, access_token: str) -> Response:
-        response: Response = self.http.get("/api/v1/me", headers=_bearer(access_token))
-        return response
-
-    def enrol(self, email: str) -> tuple[str, list[str]]:
-        """Sign in as a not-yet-enrolled admin or manager and finish TOTP enrolment."""
-        token = self.sign_in(email).json()["enrolment_token"]
-        secret = self.http.post("/api/v1/auth/totp/enrol", headers=_bearer(token)).json()["secret"]
-        confirmed = self.http.post(
-            "/api/v1/auth/totp/confirm",
-            headers=_bearer(token),
-            # The step just before now (still in the window), so that the current code, which
-            # the tests then sign in with, is not spent: each code is good once.
-            json={"code": pyotp.TOTP(secret).at(self.clock.now - timedelta(seconds=30))},
-        )
-        assert confirmed.status_code == 200, confirmed.text
-        return secret, confirmed.json()["recovery_codes"]
-
-    def audit(self, action: str) -> list[AuditEntry]:
-        with self.sessions() as session:
-            return list(session.scalars(select(AuditEntry).where(AuditEntry.action == action)))
+from coordinator.db.models import RecoveryCode, RefreshToken, SignInAttempt, User
+from tests.coordinator.signin import PASSWORD, Campus, bearer, error_of, make_campus
 
 
 @pytest.fixture
 def campus(database_url: str, sessions: sessionmaker[Session]) -> Iterator[Campus]:
-    # Starts at the real time: `GET /me` checks access tokens against the real clock.
-    clock = FakeClock(datetime.now(UTC))
-    service_clock: Clock = clock  # the fake must fit where the service takes a clock
-    app = create_app(Settings(database_url=database_url, mqtt_enabled=False))
-    app.dependency_overrides[get_passwords] = lambda: CHEAP
-    app.dependency_overrides[get_clock] = lambda: service_clock
-    with TestClient(app) as http:
-        yield Campus(http, sessions, clock)
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _error(response: Response, status: int, code: str) -> str:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["code"] == code
-    message: str = body["message"]
-    return message
+    yield from make_campus(database_url, sessions)
 
 
 # --- passwords and tokens -------------------------------------------------------------------------
@@ -153,8 +49,8 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(campus: Campus) ->
     campus.add_user("sam@campus.example")
     wrong_password = campus.sign_in("sam@campus.example", password="not the right one")
     unknown = campus.sign_in("nobody@campus.example")
-    assert _error(wrong_password, 401, "not_authenticated") == "email or password is wrong"
-    assert _error(unknown, 401, "not_authenticated") == "email or password is wrong"
+    assert error_of(wrong_password, 401, "not_authenticated") == "email or password is wrong"
+    assert error_of(unknown, 401, "not_authenticated") == "email or password is wrong"
     with campus.sessions() as session:
         attempts = session.scalars(select(SignInAttempt).order_by(SignInAttempt.id)).all()
     assert [(a.email, a.succeeded) for a in attempts] == [
@@ -167,7 +63,7 @@ def test_an_expired_access_token_is_refused_and_refresh_renews_it(campus: Campus
     campus.add_user("sam@campus.example")
     campus.clock.now = datetime.now(UTC) - timedelta(minutes=16)
     tokens = campus.sign_in("sam@campus.example").json()
-    assert _error(campus.me(tokens["access_token"]), 401, "not_authenticated") == (
+    assert error_of(campus.me(tokens["access_token"]), 401, "not_authenticated") == (
         "access token expired: refresh it"
     )
     campus.clock.now = datetime.now(UTC)
@@ -179,7 +75,7 @@ def test_a_refresh_token_expires_after_its_lifetime(campus: Campus) -> None:
     campus.add_user("sam@campus.example")
     refresh_token = campus.sign_in("sam@campus.example").json()["refresh_token"]
     campus.clock.advance(days=14, seconds=1)
-    message = _error(campus.refresh(refresh_token), 401, "not_authenticated")
+    message = error_of(campus.refresh(refresh_token), 401, "not_authenticated")
     assert message == "refresh token expired: sign in again"
 
 
@@ -210,9 +106,11 @@ def test_a_refresh_token_used_twice_revokes_its_whole_family(campus: Campus) -> 
 
     replay = campus.refresh(stolen)  # then the thief presents the copy
 
-    assert "already used" in _error(replay, 401, "not_authenticated")
+    assert "already used" in error_of(replay, 401, "not_authenticated")
     after_theft = campus.refresh(rightful)
-    assert _error(after_theft, 401, "not_authenticated") == "this sign-in has ended: sign in again"
+    assert (
+        error_of(after_theft, 401, "not_authenticated") == "this sign-in has ended: sign in again"
+    )
     assert campus.refresh(elsewhere).status_code == 200, "another sign-in is not affected"
     [revocation] = campus.audit("revoke")
     assert revocation.actor == "system" and revocation.after == {
@@ -227,14 +125,16 @@ def test_sign_out_ends_the_sign_in(campus: Campus) -> None:
     second = campus.refresh(first).json()["refresh_token"]
     signed_out = campus.http.post("/api/v1/auth/sign-out", json={"refresh_token": second})
     assert signed_out.status_code == 204
-    assert _error(campus.refresh(second), 401, "not_authenticated").startswith("this sign-in")
+    assert error_of(campus.refresh(second), 401, "not_authenticated").startswith("this sign-in")
     [entry] = campus.audit("revoke")
     assert entry.actor_id == user_id and entry.after == {"live_tokens": 0, "reason": "signed out"}
 
 
 def test_an_unknown_refresh_token_is_refused(campus: Campus) -> None:
     response = campus.refresh("x" * 43)
-    assert _error(response, 401, "not_authenticated") == "refresh token is not valid: sign in again"
+    assert (
+        error_of(response, 401, "not_authenticated") == "refresh token is not valid: sign in again"
+    )
 
 
 def test_an_inactive_user_can_neither_sign_in_nor_refresh(campus: Campus) -> None:
@@ -242,8 +142,8 @@ def test_an_inactive_user_can_neither_sign_in_nor_refresh(campus: Campus) -> Non
     refresh_token = campus.sign_in("sam@campus.example").json()["refresh_token"]
     with campus.sessions.begin() as session:
         session.get_one(User, user_id).is_active = False
-    assert "disabled" in _error(campus.refresh(refresh_token), 401, "not_authenticated")
-    assert "disabled" in _error(campus.sign_in("sam@campus.example"), 401, "not_authenticated")
+    assert "disabled" in error_of(campus.refresh(refresh_token), 401, "not_authenticated")
+    assert "disabled" in error_of(campus.sign_in("sam@campus.example"), 401, "not_authenticated")
     with campus.sessions() as session:
         assert all(t.revoked_at for t in session.scalars(select(RefreshToken)))
 
@@ -258,17 +158,17 @@ def test_an_admin_or_manager_without_totp_may_only_enrol(campus: Campus, role: R
     assert answer["outcome"] == "totp_enrolment_required" and "access_token" not in answer
     assert answer["expires_in"] == 600
     token = answer["enrolment_token"]
-    assert _error(campus.me(token), 401, "not_authenticated").startswith("access token is not")
-    started = campus.http.post("/api/v1/auth/totp/enrol", headers=_bearer(token)).json()
+    assert error_of(campus.me(token), 401, "not_authenticated").startswith("access token is not")
+    started = campus.http.post("/api/v1/auth/totp/enrol", headers=bearer(token)).json()
     assert started["otpauth_uri"].startswith("otpauth://totp/Campus%20coordinator:boss%40")
 
     wrong = campus.http.post(
-        "/api/v1/auth/totp/confirm", headers=_bearer(token), json={"code": "000000"}
+        "/api/v1/auth/totp/confirm", headers=bearer(token), json={"code": "000000"}
     )
-    assert _error(wrong, 422, "invalid_code").startswith("code: does not match")
+    assert error_of(wrong, 422, "invalid_code").startswith("code: does not match")
     code = pyotp.TOTP(started["secret"]).at(campus.clock.now)
     confirmed = campus.http.post(
-        "/api/v1/auth/totp/confirm", headers=_bearer(token), json={"code": code}
+        "/api/v1/auth/totp/confirm", headers=bearer(token), json={"code": code}
     ).json()
 
     assert len(set(confirmed["recovery_codes"])) == 10
@@ -287,8 +187,8 @@ def test_an_enrolment_token_expires(campus: Campus) -> None:
     campus.add_user("boss@campus.example", Role.ADMIN)
     campus.clock.now = datetime.now(UTC) - timedelta(minutes=11)
     token = campus.sign_in("boss@campus.example").json()["enrolment_token"]
-    response = campus.http.post("/api/v1/auth/totp/enrol", headers=_bearer(token))
-    assert _error(response, 401, "not_authenticated") == "enrolment token expired: sign in again"
+    response = campus.http.post("/api/v1/auth/totp/enrol", headers=bearer(token))
+    assert error_of(response, 401, "not_authenticated") == "enrolment token expired: sign in again"
 
 
 def test_an_enrolled_manager_must_give_the_current_code(campus: Campus) -> None:
@@ -297,10 +197,10 @@ def test_an_enrolled_manager_must_give_the_current_code(campus: Campus) -> None:
     campus.clock.advance(minutes=5)
 
     without = campus.sign_in("boss@campus.example")
-    assert _error(without, 401, "second_factor_required").startswith("second_factor: enter")
+    assert error_of(without, 401, "second_factor_required").startswith("second_factor: enter")
     stale = pyotp.TOTP(secret).at(campus.clock.now - timedelta(minutes=2))
     wrong = campus.sign_in("boss@campus.example", second_factor=stale)
-    assert _error(wrong, 401, "not_authenticated").startswith("second_factor: the code is wrong")
+    assert error_of(wrong, 401, "not_authenticated").startswith("second_factor: the code is wrong")
     current = pyotp.TOTP(secret).at(campus.clock.now)
     right = campus.sign_in("boss@campus.example", second_factor=current)
     assert right.json()["outcome"] == "signed_in"
@@ -309,16 +209,16 @@ def test_an_enrolled_manager_must_give_the_current_code(campus: Campus) -> None:
 def test_a_supervisor_who_enrolled_needs_the_code_too(campus: Campus) -> None:
     campus.add_user("sam@campus.example")
     access_token = campus.sign_in("sam@campus.example").json()["access_token"]
-    secret = campus.http.post("/api/v1/auth/totp/enrol", headers=_bearer(access_token)).json()[
+    secret = campus.http.post("/api/v1/auth/totp/enrol", headers=bearer(access_token)).json()[
         "secret"
     ]
     confirmed = campus.http.post(
         "/api/v1/auth/totp/confirm",
-        headers=_bearer(access_token),
+        headers=bearer(access_token),
         json={"code": pyotp.TOTP(secret).at(campus.clock.now)},
     ).json()
     assert confirmed["tokens"] is None, "an access token holder is already signed in"
-    assert _error(campus.sign_in("sam@campus.example"), 401, "second_factor_required")
+    assert error_of(campus.sign_in("sam@campus.example"), 401, "second_factor_required")
 
 
 def test_enrolling_again_is_refused_once_confirmed(campus: Campus) -> None:
@@ -326,8 +226,8 @@ def test_enrolling_again_is_refused_once_confirmed(campus: Campus) -> None:
     secret, _ = campus.enrol("boss@campus.example")
     code = pyotp.TOTP(secret).at(campus.clock.now)
     tokens = campus.sign_in("boss@campus.example", second_factor=code).json()
-    again = campus.http.post("/api/v1/auth/totp/enrol", headers=_bearer(tokens["access_token"]))
-    assert "already set up" in _error(again, 409, "conflict")
+    again = campus.http.post("/api/v1/auth/totp/enrol", headers=bearer(tokens["access_token"]))
+    assert "already set up" in error_of(again, 409, "conflict")
 
 
 def test_a_totp_code_works_once_and_never_after_a_newer_one(campus: Campus) -> None:
@@ -337,13 +237,13 @@ def test_a_totp_code_works_once_and_never_after_a_newer_one(campus: Campus) -> N
     code = totp.at(campus.clock.now)
     assert campus.sign_in("boss@campus.example", second_factor=code).status_code == 200
     replayed = campus.sign_in("boss@campus.example", second_factor=code)
-    assert _error(replayed, 401, "not_authenticated").endswith("wrong or already used")
+    assert error_of(replayed, 401, "not_authenticated").endswith("wrong or already used")
     campus.clock.advance(seconds=30)
     newer = totp.at(campus.clock.now)
     older = totp.at(campus.clock.now - timedelta(seconds=30))
     assert campus.sign_in("boss@campus.example", second_factor=newer).status_code == 200
     late = campus.sign_in("boss@campus.example", second_factor=older)  # still in the window
-    assert _error(late, 401, "not_authenticated").endswith("wrong or already used")
+    assert error_of(late, 401, "not_authenticated").endswith("wrong or already used")
 
 
 def test_a_recovery_code_works_once(campus: Campus) -> None:
@@ -353,7 +253,7 @@ def test_a_recovery_code_works_once(campus: Campus) -> None:
 
     assert campus.sign_in("boss@campus.example", second_factor=first).status_code == 200
     reused = campus.sign_in("boss@campus.example", second_factor=first)
-    assert _error(reused, 401, "not_authenticated").endswith("wrong or already used")
+    assert error_of(reused, 401, "not_authenticated").endswith("wrong or already used")
     typed_loosely = second.upper().replace("-", " ")
     assert campus.sign_in("boss@campus.example", second_factor=typed_loosely).status_code == 200
     entries = [e.after for e in campus.audit("sign_in") if e.after]
@@ -372,7 +272,7 @@ def test_five_failures_from_one_address_make_only_that_pair_wait(campus: Campus)
         failed = campus.sign_in("sam@campus.example", password="guess", address="203.0.113.9")
         assert failed.status_code == 401
     waiting = campus.sign_in("sam@campus.example", address="203.0.113.9")
-    message = _error(waiting, 429, "rate_limited")
+    message = error_of(waiting, 429, "rate_limited")
     assert message == (
         "too many failed sign-ins for this account from this address: try again in 15 minutes"
     )
@@ -424,7 +324,7 @@ def test_many_failures_slow_an_account_down_from_new_addresses_never_lock_it(
     _guess_from_many_addresses(campus, "sam@campus.example", 13)
     # 13 failures, 10 free: the next attempt waits 2^3 s after the latest failure.
     waiting = campus.sign_in("sam@campus.example", address="198.51.100.77")
-    assert "it is being guessed at" in _error(waiting, 429, "rate_limited")
+    assert "it is being guessed at" in error_of(waiting, 429, "rate_limited")
     assert waiting.headers["Retry-After"] == "8"
     campus.clock.advance(seconds=8)
     assert campus.sign_in("sam@campus.example", address="198.51.100.77").status_code == 200
@@ -444,7 +344,7 @@ def test_fifty_failures_from_one_address_over_many_accounts_make_it_wait(campus:
         failed = campus.sign_in(f"guess{n}@campus.example", address="192.0.2.7")
         assert failed.status_code == 401
     waiting = campus.sign_in("sam@campus.example", address="192.0.2.7")
-    assert _error(waiting, 429, "rate_limited").startswith(
+    assert error_of(waiting, 429, "rate_limited").startswith(
         "too many failed sign-ins for this address"
     )
     assert campus.sign_in("sam@campus.example", address="192.0.2.8").status_code == 200
@@ -469,9 +369,9 @@ def test_bad_sign_in_input_is_422_naming_the_field(
     campus: Campus, body: dict[str, object], field: str
 ) -> None:
     response = campus.http.post("/api/v1/auth/sign-in", json=body)
-    assert _error(response, 422, "invalid_input") == f"invalid input: {field}"
+    assert error_of(response, 422, "invalid_input") == f"invalid input: {field}"
 
 
 def test_a_garbage_bearer_token_is_401_not_500(campus: Campus) -> None:
-    response = campus.http.post("/api/v1/auth/totp/enrol", headers=_bearer("garbage"))
-    assert _error(response, 401, "not_authenticated").startswith("access token is not valid")
+    response = campus.http.post("/api/v1/auth/totp/enrol", headers=bearer("garbage"))
+    assert error_of(response, 401, "not_authenticated").startswith("access token is not valid")

@@ -9,6 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,12 +29,16 @@ from coordinator.db.models import (
     Site,
     Student,
     User,
+    utc_now,
 )
 from coordinator.errors import ForbiddenError
 from coordinator.schemas.csv_io import CsvKind, ImportResult, RowProblem
+from coordinator.services.accounts import Invitations
 from coordinator.services.assignments import find_overlap
 from coordinator.services.audit import Actor
 from coordinator.services.csv_io import CsvRejectedError, export_csv, import_csv
+from coordinator.services.csv_io.cells import FORMULA_STARTS, neutralise, restore
+from coordinator.services.csv_io.reading import MAX_ROWS
 from coordinator.services.scope import scope_of
 
 ADMIN, MANAGER = "admin@uni.test", "manager@uni.test"
@@ -106,7 +112,13 @@ def run_import(
         user = session.scalars(select(User).where(User.email == as_email)).one()
         actor = Actor(user.id, user.email, "test")
         return import_csv(
-            session, kind, data, actor=actor, scope=scope_of(session, user), dry_run=dry_run
+            session,
+            kind,
+            data,
+            actor=actor,
+            scope=scope_of(session, user),
+            invitations=Invitations(Settings(), utc_now()),
+            dry_run=dry_run,
         )
 
 
@@ -223,8 +235,8 @@ def test_every_problem_of_every_row_is_reported(campus: sessionmaker[Session]) -
         (2, "building_code"),
         (3, "name"),
         (3, "capacity"),
-        (4, "longitude"),
-        (5, "geofence_radius_m"),
+        (4, "latitude"),  # the geofence is checked whole, by the rooms service
+        (5, "latitude"),
         (7, "room_code"),
         (8, None),
     ]
@@ -300,6 +312,65 @@ def test_export_then_import_round_trips(campus: sessionmaker[Session]) -> None:
     assert {kind: run_export(campus, kind) for kind, _ in ALL_KINDS} == exported
 
 
+FORMULAS = (
+    "student_number,full_name,status\n"
+    's2001,"=HYPERLINK(""http://evil.test"",""click"")",active\n'
+    "s2002,+1+1,active\n"
+    "s2003,-2,active\n"
+    "s2004,@SUM(A1),active\n"
+    "s2005,'=already quoted,active\n"
+    "s2006,'plain quote,active\n"
+)
+
+
+def test_formula_cells_are_neutralised_on_export_and_read_back(
+    campus: sessionmaker[Session],
+) -> None:
+    run_import(campus, CsvKind.STUDENTS, FORMULAS)
+    with campus() as session:
+        query = select(Student.student_number, Student.full_name)
+        names = dict(session.execute(query).tuples().all())
+    # A file's "'=..." is the escaped form of "=...", which is what an import reads
+    assert names["s2001"] == '=HYPERLINK("http://evil.test","click")'
+    assert (names["s2005"], names["s2006"]) == ("=already quoted", "'plain quote")
+    exported = run_export(campus, CsvKind.STUDENTS)
+    cells = {line.split(",", 1)[0]: line.split(",", 1)[1] for line in exported.splitlines()[1:]}
+    assert cells["s2002"] == "'+1+1,active"
+    assert cells["s2003"] == "'-2,active"
+    assert cells["s2004"] == "'@SUM(A1),active"
+    assert cells["s2005"] == "'=already quoted,active"
+    assert cells["s2006"] == "'plain quote,active"  # no formula: left alone
+    assert cells["s2001"].startswith("\"'=HYPERLINK(")
+    result = run_import(campus, CsvKind.STUDENTS, exported)
+    assert (result.created, result.updated) == (0, 0)
+
+
+def test_a_file_of_too_many_rows_is_refused_before_any_row_runs(
+    campus: sessionmaker[Session],
+) -> None:
+    rows = "".join(f"s{n},Student {n},active\n" for n in range(MAX_ROWS + 1))
+    with pytest.raises(CsvRejectedError, match=f"more than {MAX_ROWS} rows: split the file"):
+        run_import(campus, CsvKind.STUDENTS, "student_number,full_name,status\n" + rows)
+    assert count(campus, Student) == 0
+
+
+@given(st.text(alphabet=st.sampled_from("=+-@'\t\rab1 "), max_size=8))
+def test_any_text_survives_neutralising_and_restoring(value: str) -> None:
+    escaped = neutralise(value)
+    assert restore(escaped) == value
+    assert not escaped.lstrip("'").startswith(FORMULA_STARTS) or escaped.startswith("'")
+
+
+def test_nul_and_far_dates_in_a_file_are_row_problems(campus: sessionmaker[Session]) -> None:
+    import_everything(campus)
+    assert rejection(campus, CsvKind.EXAMS, "exam_code,title\nX-1,Bad\x00title\n") == [(2, "title")]
+    far = (
+        EXAM_SESSIONS.splitlines()[0]
+        + "\nMATH-101,main,A,A-101,0001-01-01T00:00,0001-01-01T01:00\n"
+    )
+    assert rejection(campus, CsvKind.EXAM_SESSIONS, far) == [(2, "starts_at"), (2, "ends_at")]
+
+
 # --- scope ----------------------------------------------------------------------------------------
 
 
@@ -370,7 +441,7 @@ def test_two_overlapping_rows_in_one_file_are_refused(campus: sessionmaker[Sessi
     later = "MATH-101,main,A,A-101,2026-06-02T10:00,2026-06-02T11:00\n"
     run_import(campus, CsvKind.EXAM_SESSIONS, OVERLAPPING.splitlines()[0] + "\n" + later)
     text = ASSIGNMENTS.splitlines()[0] + (
-        "\nPHYS-201,main,A,A-102,2026-06-02T09:00,sup1@uni.test,accepted"  # was declined
+        "\nPHYS-201,main,A,A-102,2026-06-02T09:00,sup1@uni.test,proposed"  # was declined
         "\nMATH-101,main,A,A-101,2026-06-02T10:00,sup1@uni.test,proposed\n"
     )
     assert rejection(campus, CsvKind.ASSIGNMENTS, text) == [(3, "supervisor_email")]

@@ -196,17 +196,35 @@ def test_the_assignment_life_cycle(api: Api) -> None:
         twice.status_code == 409
         and twice.json()["message"] == "this assignment is accepted, not proposed"
     )
-    assert (
-        api.client.patch(url, headers=api.as_(M), json={"status": "checked_in"}).status_code == 200
-    )
+    by_hand = api.client.patch(url, headers=api.as_(M), json={"status": "checked_in"})
+    assert by_hand.status_code == 409
+    assert by_hand.json()["fields"] == [
+        {
+            "field": "status",
+            "message": "checked_in is set by the door station, or by an override with a reason",
+        }
+    ]
+    arrived = START + timedelta(minutes=-5)
+    override = {"action": "check_in", "at": arrived.isoformat(), "reason": "reader broken"}
+    checked_in = api.client.post(f"{url}/attendance", headers=api.as_(M), json=override)
+    assert checked_in.status_code == 200 and checked_in.json()["status"] == "checked_in"
+    assert checked_in.json()["checked_in_at"] == arrived.isoformat().replace("+00:00", "Z")
     backwards = api.client.patch(url, headers=api.as_(M), json={"status": "proposed"})
     assert backwards.status_code == 409
-    assert backwards.json()["message"] == "an assignment that is checked_in cannot become proposed"
-    assert (
-        api.client.patch(url, headers=api.as_(M), json={"status": "checked_out"}).status_code == 200
+    assert backwards.json()["message"] == "the supervisor is already checked_in: leave it so"
+    unexplained = api.client.post(
+        f"{url}/attendance", headers=api.as_(M), json=override | {"reason": ""}
     )
-    actions = [entry.action for entry in _audit(api, "assignment")]
-    assert actions == ["status:accepted", "status:checked_in", "status:checked_out"]
+    assert unexplained.status_code == 422
+    left = override | {"action": "check_out", "at": (START + timedelta(hours=2)).isoformat()}
+    assert api.client.post(f"{url}/attendance", headers=api.as_(M), json=left).status_code == 200
+    entries = _audit(api, "assignment")
+    assert [entry.action for entry in entries] == [
+        "status:accepted",
+        "override:check_in",
+        "override:check_out",
+    ]
+    assert entries[1].after is not None and entries[1].after["reason"] == "reader broken"
 
 
 def test_violation_report_and_review(api: Api) -> None:

@@ -61,9 +61,7 @@ def test_enrolment_stores_sealed_templates_and_audits_without_them(api: Api, url
         assert entry.action == "enrol_face" and entry.after is not None
         assert set(entry.after) == {"model", "created_at", "sealed_bytes"}
     summary = api.client.get(url, headers=api.as_(Role.ADMIN)).json()
-    assert summary["model"] == "face_embedder_fp32" and summary["sealed_bytes"] == len(
-        stored.sealed
-    )
+    assert summary["model"] == "sface-2021dec" and summary["sealed_bytes"] == len(stored.sealed)
 
 
 def test_each_refused_photo_says_why_and_nothing_is_stored(api: Api, url: str) -> None:
@@ -90,3 +88,29 @@ def test_only_admins_enrol_faces(api: Api, url: str) -> None:
     for role in (Role.MANAGER, Role.SUPERVISOR, Role.TECHNICIAN):
         response = api.client.post(url, files=photos((0, 0)), headers=api.as_(role))
         assert response.status_code == 403
+
+
+def test_sideways_stored_phone_photos_enrol_through_the_api(api: Api, url: str) -> None:
+    from tests.vision.test_photos import sideways_jpeg
+
+    crops = [
+        PORTRAIT[top : top + 460, left : left + 460] for top, left in [(0, 0), (12, 8), (6, 20)]
+    ]
+    files = [
+        ("photos", (f"phone-{n}.jpg", sideways_jpeg(crop), "image/jpeg"))
+        for n, crop in enumerate(crops, 1)
+    ]
+    response = api.client.post(url, files=files, headers=api.as_(Role.ADMIN))
+    assert response.status_code == 201, response.text
+    assert all(photo["used"] for photo in response.json()["photos"])
+
+
+def test_people_with_templates_of_a_retired_model_are_listed(api: Api) -> None:
+    from coordinator.services.faces import people_to_re_enrol
+
+    own = api.campus.own.supervisor.id
+    with api.sessions() as session:
+        session.add(m.FaceTemplate(user_id=own, model="dlib-resnet-v1", sealed=b"x"))
+        session.commit()
+        assert [u.id for u in people_to_re_enrol(session, "sface-2021dec")] == [own]
+        assert people_to_re_enrol(session, "dlib-resnet-v1") == []

@@ -1,9 +1,11 @@
 """Ingest stores each device message once and keeps unreadable ones with the reason."""
 
+from prometheus_client import generate_latest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.db.models import DeadLetter, Event
+from coordinator.services.dead_letters import BODY_PREFIX_BYTES
 from coordinator.services.events import RawMessage, ingest
 from protocols import (
     Attendance,
@@ -16,6 +18,7 @@ from protocols import (
     state_topic,
     topic_for,
 )
+from tests.coordinator.ingest_helpers import Clock, push, running_worker
 
 LIMIT = 64 * 1024
 
@@ -86,3 +89,47 @@ def test_unreadable_messages_become_dead_letters_with_reasons(
     assert "unknown channel 'nonsense'" in reasons[3]
     assert "over the limit" in reasons[4]
     assert bodies[0] == b"{oops"  # kept as received, for a person to look at
+
+
+def test_a_huge_message_keeps_only_a_bounded_prefix_as_its_dead_letter(
+    sessions: sessionmaker[Session],
+) -> None:
+    huge = b"{" + b"x" * (10 * 1024 * 1024)
+    topic = event_topic("main", "door-01", EventKind.ATTENDANCE)
+    with sessions.begin() as session:
+        ingest(session, [RawMessage(topic + "\x00", huge)], site=None, max_bytes=LIMIT)
+    with sessions() as session:
+        dead = session.scalars(select(DeadLetter)).one()
+    assert (dead.body, dead.size) == (huge[:BODY_PREFIX_BYTES], len(huge))
+    assert dead.topic == topic + "\\x00"  # escaped: a text column cannot hold NUL
+
+
+def test_old_dead_letters_are_purged_by_the_worker_after_the_retention_period(
+    sessions: sessionmaker[Session],
+) -> None:
+    clock = Clock()
+    with sessions.begin() as session:
+        session.add(DeadLetter(topic="t", body=b"old", size=3, reason="r", received_at=clock.now))
+    clock.advance(91 * 24 * 3600)
+    with sessions.begin() as session:
+        session.add(DeadLetter(topic="t", body=b"new", size=3, reason="r", received_at=clock.now))
+    with running_worker(sessions, clock, dead_letter_retention_days=90) as (_worker, fake):
+        push(fake, Sender("door-01").state(Birth(agent_version="1", profile="door")))
+        assert fake.wait_acked(1)  # the sweep runs before the first batch
+    with sessions() as session:
+        assert session.scalars(select(DeadLetter.body)).all() == [b"new"]
+
+
+def test_metrics_count_what_the_worker_stored_and_refused(sessions: sessionmaker[Session]) -> None:
+    door = Sender("door-01")
+    with running_worker(sessions) as (worker, fake):
+        message = _attendance(door)
+        fake.push(message.topic, message.body)
+        fake.push(message.topic, message.body)
+        fake.push(message.topic, b"{oops")
+        assert fake.wait_acked(3)
+    text = generate_latest(worker.metrics.registry).decode()
+    assert 'campus_ingest_events_stored_total{kind="attendance"} 1.0' in text
+    assert "campus_ingest_duplicates_total 1.0" in text
+    assert 'campus_ingest_dead_letters_total{reason="invalid"} 1.0' in text
+    assert "campus_ingest_commit_seconds_count" in text

@@ -6,6 +6,7 @@ fails the test, so a new route cannot ship without a decision about who may call
 """
 
 import itertools
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,6 +41,7 @@ PUBLIC = {  # answered without a token: signing in, and the health check
     ("POST", "/api/v1/auth/sign-out"),
     ("POST", "/api/v1/auth/totp/enrol"),
     ("POST", "/api/v1/auth/totp/confirm"),
+    ("POST", "/api/v1/auth/password/set"),
 }
 _counter = itertools.count(1)
 
@@ -258,6 +260,12 @@ DESIGN: dict[tuple[str, str], Cell] = {
     ("GET", "/api/v1/me"): Cell(EVERY, listing("/me")),
     ("GET", "/api/v1/events"): Cell((A, T), listing("/events")),
     ("GET", "/api/v1/events/{record_id}"): Cell((A, T), item("/events/{}", lambda a, s: _event(a))),
+    ("GET", "/api/v1/dead-letters"): Cell((A, T), listing("/dead-letters")),
+    ("GET", "/api/v1/dead-letters/{record_id}"): Cell((A, T), item("/dead-letters/{}", lambda a, s: _add(a, m.DeadLetter(topic="t", body=b"\xff", size=1, reason="r")))),
+    ("GET", "/api/v1/sequence-gaps"): Cell((A, T), listing("/sequence-gaps")),
+    ("GET", "/api/v1/sequence-gaps/{record_id}"): Cell((A, T), item("/sequence-gaps/{}", lambda a, s: _add(a, m.SequenceGap(device_id="door-1", boot_id=uuid.uuid4(), first_seq=2, last_seq=3, opened_at=START)))),
+    ("GET", "/api/v1/device-presence"): Cell((A, T), listing("/device-presence")),
+    ("GET", "/api/v1/device-presence/{record_id}"): Cell((A, T), item("/device-presence/{}", lambda a, s: _store(a, m.DevicePresence(device_id=f"p-{_n()}", is_online=True, changed_at=START, last_seen_at=START)))),
     # places
     ("GET", "/api/v1/sites"): Cell((A, M, T), listing("/sites")),
     ("POST", "/api/v1/sites"): Cell((A,), body("/sites", lambda a, s: {"code": f"s-{_n()}", "name": "S", "time_zone": "UTC"})),
@@ -289,6 +297,9 @@ DESIGN: dict[tuple[str, str], Cell] = {
     ("POST", "/api/v1/users"): Cell((A,), body("/users", lambda a, s: {"email": f"u{_n()}@campus.test", "full_name": "U", "role": "supervisor"})),
     ("GET", "/api/v1/users/{record_id}"): Cell((A, M), item("/users/{}", lambda a, s: s.supervisor.id)),
     ("PATCH", "/api/v1/users/{record_id}"): Cell((A,), body("/users/{}", lambda a, s: {"full_name": "Renamed"}, lambda a, s: s.supervisor.id)),
+    ("POST", "/api/v1/users/{user_id}/invite"): Cell((A, M), item("/users/{}/invite", lambda a, s: s.supervisor.id), scoped=True),
+    ("POST", "/api/v1/users/{user_id}/reset-password"): Cell((A,), item("/users/{}/reset-password", lambda a, s: s.supervisor.id)),
+    ("POST", "/api/v1/users/{user_id}/reset-second-factor"): Cell((A,), item("/users/{}/reset-second-factor", lambda a, s: s.supervisor.id)),
     ("GET", "/api/v1/students"): Cell((A, M), listing("/students")),
     ("POST", "/api/v1/students"): Cell((A, M), body("/students", lambda a, s: {"student_number": f"N-{_n()}", "full_name": "N"})),
     ("GET", "/api/v1/students/{record_id}"): Cell((A, M), item("/students/{}", lambda a, s: a.campus.student.id)),
@@ -318,6 +329,7 @@ DESIGN: dict[tuple[str, str], Cell] = {
     ("GET", "/api/v1/assignments/{record_id}"): Cell((A, M, S), item("/assignments/{}", lambda a, s: s.assignment.id), scoped=True),
     ("PATCH", "/api/v1/assignments/{assignment_id}"): Cell((A, M), body("/assignments/{}", lambda a, s: {"status": "absent"}, lambda a, s: fresh_assignment(a, s, AssignmentStatus.PROPOSED, mine=False)), scoped=True),
     ("DELETE", "/api/v1/assignments/{record_id}"): Cell((A, M), item("/assignments/{}", lambda a, s: fresh_assignment(a, s, AssignmentStatus.PROPOSED, mine=False)), scoped=True),
+    ("POST", "/api/v1/assignments/{assignment_id}/attendance"): Cell((A, M), body("/assignments/{}/attendance", lambda a, s: {"action": "check_in", "at": "2026-12-01T09:00:00Z", "reason": "reader broken"}, lambda a, s: fresh_assignment(a, s, AssignmentStatus.ACCEPTED, mine=False)), scoped=True),
     ("POST", "/api/v1/assignments/{assignment_id}/accept"): Cell((S,), item("/assignments/{}/accept", lambda a, s: fresh_assignment(a, s, AssignmentStatus.PROPOSED, mine=True)), scoped=True),
     ("POST", "/api/v1/assignments/{assignment_id}/decline"): Cell((S,), item("/assignments/{}/decline", lambda a, s: fresh_assignment(a, s, AssignmentStatus.PROPOSED, mine=True)), scoped=True),
     # what happened
@@ -344,10 +356,15 @@ DESIGN: dict[tuple[str, str], Cell] = {
     ("POST", "/api/v1/import/{kind}"): Cell((A, M), lambda a, s, r: ("/api/v1/import/rooms?dry_run=true", _rooms_csv(s)), scoped=True),
     ("GET", "/api/v1/export/{kind}"): Cell((A, M), listing("/export/rooms"), scoped=True, in_csv=True),
     ("GET", "/api/v1/audit/{record_id}"): Cell((A,), item("/audit/{}", lambda a, s: _audit_entry(a))),
+    ("GET", "/api/v1/sync"): Cell((A, M, T), listing("/sync")),
+    ("GET", "/api/v1/devices/{device_id}/sync"): Cell((A, M, T), item("/devices/{}/sync", lambda a, s: s.device.id), scoped=True),
+    ("POST", "/api/v1/devices/{device_id}/commands"): Cell((A, M, T), body("/devices/{}/commands", lambda a, s: {"name": "open", "reason": "let the cleaner in"}, lambda a, s: s.device.id), scoped=True),
+    ("GET", "/api/v1/devices/{device_id}/commands"): Cell((A, M, T), item("/devices/{}/commands", lambda a, s: s.device.id), scoped=True),
 }  # fmt: skip
 SELF_SCOPED = {  # everyone may call these, and each person sees only their own
     ("GET", "/api/v1/notifications"),
     ("POST", "/api/v1/notifications/{notification_id}/read"),
+    ("POST", "/api/v1/auth/password"),
 }
 
 
@@ -448,8 +465,9 @@ enforce route by route (`python -m tests.coordinator.test_role_matrix` rewrites 
 - **yes**: allowed everywhere. **own**: managers only for their buildings, supervisors only for
   their own assignments and exam sessions; anything else answers 404, exactly as for an object
   that does not exist, so nobody learns what other buildings hold. **—**: 403.
-- Everyone may read and mark their own notifications and `GET /me`. Sign-in routes and
-  `GET /health` need no token. Without a token every other route answers 401.
+- Everyone may read and mark their own notifications, `GET /me` and change their own
+  password (`POST /auth/password`). Sign-in routes, setting a password through an invite or
+  reset link, and `GET /health` need no token. Without a token every other route answers 401.
 
 """
 

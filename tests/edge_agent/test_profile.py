@@ -1,8 +1,12 @@
 """Firmware profiles: every shipped profile loads; a wrong one names the file, field and fix."""
 
+import copy
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from edge_agent.profile import (
     PROFILE_DIR,
@@ -40,12 +44,14 @@ def test_station_type_chooses_the_model() -> None:
 
 
 def test_vision_receives_the_profile_thresholds(tmp_path: Path) -> None:
-    text = SIM.replace("face_distance: 0.6", "face_distance: 0.55").replace(
+    text = SIM.replace("face_distance: 1.128", "face_distance: 1.05").replace(
         "liveness: normal", "liveness: strict"
     )
     settings = load_profile(write(tmp_path, text)).vision_settings()
-    assert settings.match.threshold == 0.55
-    assert settings.match.margin == 0.05
+    assert settings.match is not None
+    assert settings.match.threshold == 1.05
+    assert settings.match.margin == 0.04
+    assert settings.embedder_model == "sface-2021dec"
     assert settings.liveness.strength is LivenessStrength.STRICT
 
 
@@ -94,7 +100,12 @@ def test_a_pin_used_twice_names_both_uses(tmp_path: Path) -> None:
 
 
 def test_margin_must_be_inside_the_threshold(tmp_path: Path) -> None:
-    message = error_of(tmp_path, SIM.replace("face_margin: 0.05", "face_margin: 0.7"))
+    message = error_of(
+        tmp_path,
+        SIM.replace("face_margin: 0.04", "face_margin: 0.9").replace(
+            "face_distance: 1.128", "face_distance: 0.8"
+        ),
+    )
     assert "field thresholds" in message and "face_margin" in message
 
 
@@ -145,3 +156,95 @@ def test_relative_paths_resolve_from_the_profile_folder(tmp_path: Path) -> None:
     profile = load_profile(write(tmp_path, SIM))
     assert profile.resolve(Path("frames")) == tmp_path.resolve() / "frames"
     assert profile.resolve(Path("/abs/x")) == Path("/abs/x")
+
+
+def test_a_gate_reading_qr_from_its_camera_needs_a_camera(tmp_path: Path) -> None:
+    gate = (PROFILE_DIR / "gate-station-pi5.yaml").read_text()
+    assert "qr:\n  driver: camera" in gate
+    start, end = gate.index("camera:\n"), gate.index("qr:\n")
+    message = error_of(tmp_path, gate[:start] + gate[end:], name="gate-station-pi5")
+    assert "qr.driver camera needs a camera section" in message
+
+
+def test_a_union_tag_is_not_reported_as_a_field(tmp_path: Path) -> None:
+    gate = (PROFILE_DIR / "gate-station-pi5.yaml").read_text()
+    gate = gate.replace("  decoder: zxing\n", "  decoder: zxing\n  fps: 30\n")
+    message = error_of(tmp_path, gate, name="gate-station-pi5")
+    assert "field qr.fps: Extra inputs" in message
+
+
+ODD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=300),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=10), st.integers(), max_size=3),
+)
+
+
+def _paths(tree: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    if not isinstance(tree, dict):
+        return [prefix]
+    found = [prefix] if prefix else []
+    for key, value in tree.items():
+        found += _paths(value, (*prefix, key))
+    return found
+
+
+SIM_TREE = yaml.safe_load(SIM)
+SIM_PATHS = _paths(SIM_TREE)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.sampled_from(SIM_PATHS), ODD_VALUES)
+def test_any_value_anywhere_loads_or_is_refused_as_a_profile_error(
+    tmp_path: Path, where: tuple[str, ...], value: object
+) -> None:
+    tree = copy.deepcopy(SIM_TREE)
+    node = tree
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+    path = tmp_path / "door-station-sim.yaml"
+    path.write_text(yaml.safe_dump(tree, allow_unicode=True))
+    try:
+        load_profile(path)
+    except ProfileError as error:
+        assert str(path) in str(error) and "fix:" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "field"),
+    [
+        (
+            "reader:\n  driver: fake\n",
+            'reader:\n  driver: evdev\n  device: "/dev/in\\0put"\n',
+            "reader.device",
+        ),
+        (
+            "reader:\n  driver: fake\n",
+            'reader:\n  driver: serial\n  port: "/dev/tty\\nX"\n',
+            "reader.port",
+        ),
+        ("camera:\n  driver: fake\n", 'camera:\n  driver: files\n  path: ""\n', "camera.path"),
+    ],
+)
+def test_device_names_with_control_characters_or_empty_are_refused(
+    tmp_path: Path, before: str, after: str, field: str
+) -> None:
+    assert before in SIM
+    message = error_of(tmp_path, SIM.replace(before, after))
+    assert f"field {field}" in message
+
+
+def test_a_serial_reader_whose_start_and_end_bytes_agree_is_refused(tmp_path: Path) -> None:
+    text = SIM.replace(
+        "reader:\n  driver: fake\n",
+        "reader:\n  driver: serial\n  port: x\n  start: 13\n  end: 13\n",
+    )
+    message = error_of(tmp_path, text)
+    assert "field reader" in message and "start and end must differ" in message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import tomllib
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from vision.runtime import TfliteModel
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODELS_DIR = REPO_ROOT / "models"
-MANIFEST = tomllib.loads((MODELS_DIR / "MANIFEST").read_text())
+MANIFEST_TEXT = tomllib.loads((MODELS_DIR / "MANIFEST").read_text())
+MANIFEST = {name: entry for name, entry in MANIFEST_TEXT.items() if isinstance(entry, dict)}
 DAT_SHA256 = "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"
 
 
@@ -77,6 +79,51 @@ def test_manifest_lists_every_committed_model() -> None:
     assert sorted(MANIFEST) == sorted(p.name for p in MODELS_DIR.glob("*.tflite"))
 
 
+def test_every_embedder_entry_names_its_model_chip_and_calibration() -> None:
+    embedders = {name: e for name, e in MANIFEST.items() if name.startswith("face_embedder")}
+    assert len(embedders) == 3
+    for entry in embedders.values():
+        assert len(entry["chip_template"]) == 4
+        assert 0 < entry["margin"] < entry["threshold"] <= 2
+        assert f"[1, {entry['chip_size']}, {entry['chip_size']}, 3]" in entry["inputs"]
+    models = {e["model"] for e in embedders.values()}
+    assert MANIFEST_TEXT["default_embedder"] in models
+
+
+# -- SFace: the fp16 TFLite build against the ONNX original, as onnxruntime ran it at build time --
+
+SFACE_FILE = "face_embedder_sface_fp16.tflite"
+SFACE_GOLDEN = REPO_ROOT / "tests/models/golden"
+SFACE_ONNX_SHA256 = "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"
+
+
+@pytest.fixture(scope="module")
+def sface() -> tuple[np.ndarray, np.ndarray]:
+    """(TFLite descriptors, ONNX descriptors) of the committed SFace golden chips."""
+    record = json.loads((SFACE_GOLDEN / "sface_onnx.json").read_text())
+    assert record["onnx_member_sha256"] == SFACE_ONNX_SHA256
+    chips = np.load(SFACE_GOLDEN / "sface_chips.npy")
+    embedder = FaceEmbedder(MODELS_DIR / SFACE_FILE)
+    found = np.stack([embedder.embed(chip) for chip in chips]).astype(np.float64)
+    return found, np.array(record["descriptors"], dtype=np.float64)
+
+
+def test_sface_tflite_reproduces_the_onnx_original(sface: tuple[np.ndarray, np.ndarray]) -> None:
+    found, onnx = sface
+    assert found.shape == onnx.shape == (5, 128)
+    assert np.abs(found - onnx).max() < 2e-3  # fp16 weights; the fp32 build is within 2e-6
+
+
+def test_sface_descriptors_are_unit_length_and_tell_the_face_from_the_cat(
+    sface: tuple[np.ndarray, np.ndarray],
+) -> None:
+    found, _ = sface
+    assert np.allclose(np.linalg.norm(found, axis=1), 1.0, atol=1e-5)
+    face, mirrored, cat = found[0], found[1], found[2]
+    threshold = MANIFEST[SFACE_FILE]["threshold"]
+    assert np.linalg.norm(face - mirrored) < threshold < np.linalg.norm(face - cat)
+
+
 # Op versions that tflite-runtime 2.14 implements for these builtins (the loader test proves it
 # too; this names the culprit when a TensorFlow upgrade changes the converter's output).
 MAX_VERSIONS_214 = {
@@ -91,7 +138,13 @@ MAX_VERSIONS_214 = {
     "DEPTHWISE_CONV_2D": 1,
     "RELU": 1,
     "CONCATENATION": 1,
-    "DEQUANTIZE": 2,
+    # fp16 weights are dequantized by DEQUANTIZE v3; test_runtimes loads the SFace fp16 model in
+    # tflite-runtime 2.14 and checks its descriptors, which proves 2.14 has it.
+    "DEQUANTIZE": 3,
+    "REVERSE_V2": 1,
+    "MUL": 1,
+    "NEG": 1,
+    "L2_NORMALIZATION": 1,
 }
 
 

@@ -24,12 +24,15 @@ COMPAT_PYTHON = COMPAT_VENV / "bin/python"
 SETUP_SCRIPT = REPO_ROOT / "scripts/setup-vision-compat.sh"
 
 
-def test_the_three_models_are_committed() -> None:
+def test_the_four_models_are_committed() -> None:
     assert [m.name for m in MODELS] == [
         "face_detector_short_range.tflite",
         "face_embedder_fp32.tflite",
         "face_embedder_int8dr.tflite",
+        "face_embedder_sface_fp16.tflite",
     ]
+    # Reasonably small to commit (SFace fp32 would be 38.6 MB: the fp16 file is shipped).
+    assert all(m.stat().st_size < 25_000_000 for m in MODELS)
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.name)
@@ -53,6 +56,7 @@ def compat_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[s
             str(COMPAT_PYTHON),
             str(Path(__file__).with_name("compat_loader.py")),
             str(chips_file),
+            str(GOLDEN / "sface_chips.npy"),
             *map(str, MODELS),
         ],
         capture_output=True,
@@ -104,6 +108,14 @@ def test_tflite_runtime_214_reproduces_the_golden_descriptors(
     assert error < limit
 
 
+def test_tflite_runtime_214_reproduces_the_sface_golden(
+    compat_results: dict[str, dict[str, object]],
+) -> None:
+    found = compat_results[str(REPO_ROOT / "models/face_embedder_sface_fp16.tflite")]
+    record = json.loads((GOLDEN / "sface_onnx.json").read_text())
+    assert np.abs(np.array(found["descriptors"]) - np.array(record["descriptors"])).max() < 2e-3
+
+
 def test_the_installed_runtime_is_imported_when_the_other_is_missing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -118,4 +130,5 @@ def test_the_installed_runtime_is_imported_when_the_other_is_missing(
 
 
 def test_golden_fixture_is_small() -> None:
-    assert sum(f.stat().st_size for f in GOLDEN.iterdir()) < 400_000
+    # dlib's chips as PNG (~260 KB) and SFace's five 112x112 chips as .npy (188 KB).
+    assert sum(f.stat().st_size for f in GOLDEN.iterdir()) < 500_000

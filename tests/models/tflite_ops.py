@@ -13,13 +13,17 @@ BUILTIN_NAMES = {
     4: "DEPTHWISE_CONV_2D",
     6: "DEQUANTIZE",
     9: "FULLY_CONNECTED",
+    11: "L2_NORMALIZATION",
     14: "LOGISTIC",
     17: "MAX_POOL_2D",
+    18: "MUL",
     19: "RELU",
     22: "RESHAPE",
     34: "PAD",
     40: "MEAN",
     41: "SUB",
+    59: "NEG",
+    105: "REVERSE_V2",
     114: "QUANTIZE",
 }
 

@@ -15,10 +15,12 @@ from protocols.bundle import (
     RosterRole,
     RosterSession,
     SealedTemplates,
+    card_key_context,
     person_ref,
+    templates_context,
 )
 from protocols.cards import card_uid_hash
-from protocols.sealing import context, seal
+from protocols.sealing import seal
 from protocols.templates import pack_templates
 
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -52,7 +54,7 @@ def door_bundle(
         card_hashes=[card_uid_hash(CARD_KEY, card_uid)],
         templates=SealedTemplates(
             model="facenet-128",
-            sealed=seal(templates, public, context(device_id, "face-templates", SUPERVISOR)),
+            sealed=seal(templates, public, templates_context(device_id, SUPERVISOR)),
         ),
         sessions=[RosterSession(session_ref="31", assignment_ref="91")],
     )
@@ -71,5 +73,5 @@ def door_bundle(
         ),
         sessions=[session],
         roster=[supervisor],
-        card_key=seal(CARD_KEY, public, context(device_id, "card-key")),
+        card_key=seal(CARD_KEY, public, card_key_context(device_id)),
     )

@@ -2,31 +2,37 @@
 
 import base64
 import string
+from datetime import datetime
 from typing import Any
 
 from hypothesis import strategies as st
 
 from protocols import messages as m
 
+# Any character a text column can hold: everything but NUL and lone surrogates.
+storable = st.characters(exclude_characters="\x00", exclude_categories=["Cs"])
 names = st.from_regex(r"\A[a-z0-9][a-z0-9_-]{0,20}\Z")
-refs = st.text(min_size=1, max_size=64)
-details = st.none() | st.text(max_size=500)
+refs = st.text(storable, min_size=1, max_size=64)
+details = st.none() | st.text(storable, max_size=500)
 short_text = st.text(alphabet=string.printable, max_size=40)
 fractions = st.floats(min_value=0, max_value=1)
 distances = st.none() | st.floats(min_value=0, max_value=10)
-versions = st.none() | st.integers(min_value=0, max_value=2**31)
-aware_times = st.datetimes(timezones=st.timezones())
+versions = st.none() | st.integers(min_value=0, max_value=m.INT32_MAX)
+# A day inside the protocol's bounds, so that any time zone keeps the UTC time inside them.
+aware_times = st.datetimes(
+    min_value=datetime(1970, 1, 2), max_value=datetime(8999, 12, 30), timezones=st.timezones()
+)
 
 health = st.builds(
     m.Health,
     cpu_temp_c=st.none() | st.floats(min_value=-40, max_value=150),
     load_1m=st.floats(min_value=0, max_value=64),
-    disk_free_bytes=st.integers(min_value=0, max_value=2**40),
+    disk_free_bytes=st.integers(min_value=0, max_value=m.INT64_MAX),
     memory_used_pct=st.floats(min_value=0, max_value=100),
     clock_sync=st.sampled_from(m.ClockSync),
     agent_version=short_text,
     bundle_version=versions,
-    outbox_depth=st.integers(min_value=0, max_value=10**6),
+    outbox_depth=st.integers(min_value=0, max_value=m.INT32_MAX),
 )
 
 PAYLOADS: dict[type[m.WireModel], st.SearchStrategy[Any]] = {
@@ -67,7 +73,7 @@ PAYLOADS: dict[type[m.WireModel], st.SearchStrategy[Any]] = {
         severity=st.sampled_from(m.Severity),
         confidence=fractions,
         subject_ref=st.none() | refs,
-        evidence_ref=st.none() | st.text(max_size=200),
+        evidence_ref=st.none() | st.text(storable, max_size=200),
         detail=details,
     ),
     m.OpenDoor: st.builds(
@@ -76,13 +82,13 @@ PAYLOADS: dict[type[m.WireModel], st.SearchStrategy[Any]] = {
         hold_s=st.floats(0.1, 30),
         expires_at=st.none() | aware_times,
     ),
-    m.Reboot: st.builds(m.Reboot, command_id=st.uuids(), reason=st.text(max_size=500)),
+    m.Reboot: st.builds(m.Reboot, command_id=st.uuids(), reason=st.text(storable, max_size=500)),
     m.ConfigChange: st.builds(
         m.ConfigChange,
         command_id=st.uuids(),
         settings=st.dictionaries(
-            st.text(max_size=64),
-            st.text(max_size=20)
+            st.text(storable, max_size=64),
+            st.text(storable, max_size=20)
             | st.integers()
             | st.floats(allow_nan=False, allow_infinity=False)
             | st.booleans(),
@@ -94,7 +100,7 @@ PAYLOADS: dict[type[m.WireModel], st.SearchStrategy[Any]] = {
         key_id=st.none() | st.from_regex(r"\A[A-Za-z0-9_-]{1,64}\Z"),
         signature=st.none()
         | st.binary(min_size=64, max_size=64).map(lambda raw: base64.b64encode(raw).decode()),
-        body=st.text(max_size=300),
+        body=st.text(storable, max_size=300),
     ),
     m.CommandResult: st.builds(
         m.CommandResult,
@@ -104,7 +110,7 @@ PAYLOADS: dict[type[m.WireModel], st.SearchStrategy[Any]] = {
     ),
     m.BundleAck: st.builds(
         m.BundleAck,
-        bundle_version=st.integers(min_value=0, max_value=2**31),
+        bundle_version=st.integers(min_value=0, max_value=m.INT32_MAX),
         status=st.sampled_from(m.BundleStatus),
         reason=details,
         refusal=st.none() | st.sampled_from(m.BundleRefusal),
@@ -121,9 +127,9 @@ def envelopes(draw: st.DrawFn, payload: st.SearchStrategy[Any] = any_payload) ->
         message_id=draw(st.uuids()),
         device_id=draw(names),
         boot_id=draw(st.uuids()),
-        seq=draw(st.integers(min_value=0, max_value=2**40)),
+        seq=draw(st.integers(min_value=0, max_value=m.INT32_MAX)),
         device_time=draw(aware_times),
-        monotonic_ns=draw(st.integers(min_value=0, max_value=2**63)),
+        monotonic_ns=draw(st.integers(min_value=0, max_value=m.INT64_MAX)),
         replayed=draw(st.booleans()),
         payload=draw(payload),
     )

@@ -9,11 +9,17 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from pydantic import ValidationError
 
 from protocols import BundleRefusal, CommandName, Station, decode_on_topic, encode, parse_topic
-from protocols.bundle import Bundle, DeviceBinding, parse_person_ref
+from protocols.bundle import (
+    Bundle,
+    DeviceBinding,
+    card_key_context,
+    parse_person_ref,
+    templates_context,
+)
 from protocols.cards import card_uid_hash
 from protocols.errors import ProtocolError
 from protocols.messages import SignedBundle
-from protocols.sealing import SealError, context, open_box, seal
+from protocols.sealing import SealError, open_box, seal
 from protocols.sender import Sender
 from protocols.signing import (
     BundleRefusedError,
@@ -143,21 +149,21 @@ def test_templates_open_only_on_the_device_and_for_the_person_they_were_sealed_f
     sealed = bundle.roster[0].templates
     assert sealed is not None
     box = sealed.sealed
-    opened = open_box(box, DEVICE_KEY, context("door-01", "face-templates", SUPERVISOR))
+    opened = open_box(box, DEVICE_KEY, templates_context("door-01", SUPERVISOR))
     assert unpack_templates(opened) == [tuple([0.5] * 128)]
     with pytest.raises(SealError):
-        open_box(box, X25519PrivateKey.generate(), context("door-01", "face-templates", SUPERVISOR))
+        open_box(box, X25519PrivateKey.generate(), templates_context("door-01", SUPERVISOR))
     with pytest.raises(SealError):
-        open_box(box, DEVICE_KEY, context("door-01", "face-templates", "user-8"))
+        open_box(box, DEVICE_KEY, templates_context("door-01", "user-8"))
     flipped = box[:-1] + bytes([box[-1] ^ 1])
     with pytest.raises(SealError):
-        open_box(flipped, DEVICE_KEY, context("door-01", "face-templates", SUPERVISOR))
+        open_box(flipped, DEVICE_KEY, templates_context("door-01", SUPERVISOR))
 
 
 def test_the_sealed_card_key_hashes_a_tap_as_the_coordinator_stored_it() -> None:
     bundle = door_bundle(DEVICE_KEY, card_uid="04:a1:b2:c3")
     assert bundle.card_key is not None
-    key = open_box(bundle.card_key, DEVICE_KEY, context("door-01", "card-key"))
+    key = open_box(bundle.card_key, DEVICE_KEY, card_key_context("door-01"))
     assert bundle.person_by_card(card_uid_hash(key, "04 A1 B2 C3")) == bundle.roster[0]
     assert card_uid_hash(key, "04A1B2C3") == card_uid_hash(CARD_KEY, "04a1b2c3")
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols import ProtocolError, decode, encode
+from protocols import Birth, ProtocolError, decode, encode
 from protocols.messages import MESSAGE_TYPES, Envelope
 from tests.protocols.strategies import PAYLOADS, envelopes
 
@@ -69,6 +69,21 @@ def _with(**changes: object) -> bytes:
         (_with(payload={"type": "party"}), "payload: Input tag 'party' found using 'type'"),
         (_with(payload={"type": "death", "cause": "?"}), "payload.death.cause: Input should be"),
         (_with(schema_version=2), "schema_version: Input should be 1"),
+        # Values a receiver cannot store or compute with: refused here, not a crash later.
+        (_with(seq=2**31), "seq: Input should be less than or equal to 2147483647"),
+        (_with(monotonic_ns=2**63), "monotonic_ns: Input should be less than or equal to"),
+        (_with(device_time="0001-01-01T00:00:00+14:00"), "device_time: Value error, time is"),
+        (_with(device_time="9999-12-31T23:59:59-10:00"), "device_time: Value error, time is"),
+        (_with(device_time="1969-12-31T23:59:59Z"), "time must be between 1970-01-01"),
+        (_with(payload={"type": "death", "cause": "shutdown\u0000"}), "payload.death.cause"),
+        (
+            _with(payload={"type": "birth", "agent_version": "1\u0000", "profile": "p"}),
+            "agent_version: Value error, text must not contain NUL",
+        ),
+        (
+            _with(payload={"type": "bundle_ack", "bundle_version": 2**31, "status": "applied"}),
+            "bundle_version: Input should be less than or equal to 2147483647",
+        ),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )
@@ -105,3 +120,13 @@ def test_non_finite_numbers_are_refused_because_json_cannot_carry_them() -> None
 
     with pytest.raises(ValueError, match="finite number"):
         ConfigChange(command_id=uuid4(), settings={"gain": float("inf")})
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [("a\x00b", "must not contain NUL"), ("\ud800", "unable to parse raw data as a unicode")],
+    ids=["NUL", "lone surrogate"],
+)
+def test_text_a_database_cannot_hold_is_refused_when_built(text: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        Birth(agent_version="1", profile=text)

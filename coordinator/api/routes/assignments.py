@@ -3,24 +3,21 @@
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
 
-from coordinator.api.crud import Resource, crud_router
+from coordinator.api.crud import Filters, Resource, crud_router, removing
 from coordinator.api.deps import PLANNERS, ActorDep, CurrentUser, ScopeDep, SessionDep, allow
-from coordinator.api.routes.exams import SESSIONS
 from coordinator.db.enums import AssignmentStatus, Role
 from coordinator.db.models import Assignment
 from coordinator.schemas import exams as s
 from coordinator.schemas.common import Id
-from coordinator.services import assignments as service
-from coordinator.services import records
+from coordinator.services import assignments, exams
 from coordinator.services.placements import ASSIGNMENTS
 
 A, M, S = Role.ADMIN, Role.MANAGER, Role.SUPERVISOR
 SUPERVISOR_ONLY = Depends(allow(Role.SUPERVISOR))
 
 
-class AssignmentFilters(BaseModel):
+class AssignmentFilters(Filters):
     session_id: Id | None = None
     supervisor_id: Id | None = None
     status: AssignmentStatus | None = None
@@ -34,7 +31,7 @@ ASSIGNMENTS_API = Resource[Assignment](
     filters=AssignmentFilters,
     readers=(A, M, S),
     writers=(A, M),
-    deletable=True,
+    remove=removing(assignments.remove),
     placement=ASSIGNMENTS,
 )
 
@@ -46,16 +43,13 @@ def propose_assignment(
     body: s.AssignmentCreate, session: SessionDep, scope: ScopeDep, actor: ActorDep
 ) -> s.AssignmentPublic:
     """Propose a supervisor for an exam session; refused if it overlaps another of theirs."""
-    SESSIONS.find(session, body.session_id, scope)
-    service.require_supervisor(session, body.supervisor_id)
-    assignment = Assignment(
+    exams.find_session(session, body.session_id, scope=scope)
+    assignment = assignments.propose(
+        session,
         session_id=body.session_id,
         supervisor_id=body.supervisor_id,
-        status=AssignmentStatus.PROPOSED,
-    )
-    service.require_free(session, assignment)
-    records.create(
-        session, assignment, actor=actor, scope=scope, placement=ASSIGNMENTS, what="assignment"
+        actor=actor,
+        scope=scope,
     )
     session.commit()
     return s.AssignmentPublic.model_validate(assignment)
@@ -70,8 +64,27 @@ def set_assignment_status(
     actor: ActorDep,
 ) -> s.AssignmentPublic:
     """Move an assignment along its life cycle (e.g. mark a supervisor absent)."""
-    assignment = ASSIGNMENTS_API.find(session, assignment_id, scope)
-    service.move(session, assignment, body.status, actor)
+    assignment = assignments.find(session, assignment_id, scope=scope)
+    assignments.set_status(session, assignment, status=body.status, actor=actor)
+    session.commit()
+    return s.AssignmentPublic.model_validate(assignment)
+
+
+@actions.post(
+    "/{assignment_id}/attendance", response_model=s.AssignmentPublic, dependencies=[PLANNERS]
+)
+def override_attendance(
+    assignment_id: Id,
+    body: s.AttendanceOverride,
+    session: SessionDep,
+    scope: ScopeDep,
+    actor: ActorDep,
+) -> s.AssignmentPublic:
+    """Record a check-in or check-out the door station could not, with the reason; audited."""
+    assignment = assignments.find(session, assignment_id, scope=scope)
+    assignments.override(
+        session, assignment, action=body.action, at=body.at, reason=body.reason, actor=actor
+    )
     session.commit()
     return s.AssignmentPublic.model_validate(assignment)
 
@@ -84,8 +97,8 @@ def _answer(
     user: CurrentUser,
     actor: ActorDep,
 ) -> s.AssignmentPublic:
-    assignment = ASSIGNMENTS_API.find(session, assignment_id, scope)
-    service.answer(session, assignment, user, accept, actor)
+    assignment = assignments.find(session, assignment_id, scope=scope)
+    assignments.answer(session, assignment, supervisor_id=user.id, accept=accept, actor=actor)
     session.commit()
     return s.AssignmentPublic.model_validate(assignment)
 

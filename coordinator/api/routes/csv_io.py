@@ -9,8 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import JSONResponse
 
-from coordinator.api.deps import PLANNERS, ActorDep, ScopeDep, SessionDep
+from coordinator.api.deps import PLANNERS, ActorDep, ClockDep, ScopeDep, SessionDep, SettingsDep
 from coordinator.schemas.csv_io import CsvKind, ImportResult
+from coordinator.services.accounts import Invitations
 from coordinator.services.csv_io import CsvRejectedError, export_csv, import_csv
 
 router = APIRouter(tags=["csv"], dependencies=[PLANNERS])
@@ -39,12 +40,22 @@ def import_file(
     session: SessionDep,
     actor: ActorDep,
     scope: ScopeDep,
+    settings: SettingsDep,
+    clock: ClockDep,
     body: Annotated[bytes, Body(media_type="text/csv", description="The CSV file.")],
     dry_run: Annotated[bool, Query(description="Check every row, write nothing.")] = False,
 ) -> ImportResult | JSONResponse:
     """Import a CSV file all-or-nothing: every row is written, or none and a per-row report."""
     try:
-        result = import_csv(session, kind, body, actor=actor, scope=scope, dry_run=dry_run)
+        result = import_csv(
+            session,
+            kind,
+            body,
+            actor=actor,
+            scope=scope,
+            invitations=Invitations(settings, clock()),
+            dry_run=dry_run,
+        )
     except CsvRejectedError as rejected:
         session.rollback()
         return _rejection(rejected)

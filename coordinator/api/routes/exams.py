@@ -1,35 +1,40 @@
 """Exams, exam sessions and who is enrolled in them."""
 
-from typing import Any
-
 from fastapi import APIRouter, Response
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session
 
-from coordinator.api.crud import Limit, Offset, Resource, crud_router, equal_columns
+from coordinator.api.crud import (
+    Filters,
+    Limit,
+    Offset,
+    Resource,
+    creating,
+    crud_router,
+    equal_columns,
+    removing,
+    updating,
+)
 from coordinator.api.deps import PLANNERS, ActorDep, ScopeDep, SessionDep
 from coordinator.db.enums import Role
 from coordinator.db.models import Exam, ExamSession, SessionEnrolment
-from coordinator.errors import ConflictError, NotFoundError
 from coordinator.schemas import exams as s
-from coordinator.schemas.common import Id, Page
-from coordinator.services import records
-from coordinator.services.assignments import require_supervisors_free
+from coordinator.schemas.common import Code, Id, Instant, Page
+from coordinator.services import exams, records
 from coordinator.services.placements import EXAM_SESSIONS
 
 A, M, S = Role.ADMIN, Role.MANAGER, Role.SUPERVISOR
 
 
-class ExamFilters(BaseModel):
-    code: str | None = None
+class ExamFilters(Filters):
+    code: Code | None = None
 
 
-class ExamSessionFilters(BaseModel):
+class ExamSessionFilters(Filters):
     exam_id: Id | None = None
     room_id: Id | None = None
-    starts_after: AwareDatetime | None = None
-    starts_before: AwareDatetime | None = None
+    starts_after: Instant | None = None
+    starts_before: Instant | None = None
 
 
 def session_conditions(filters: BaseModel) -> list[ColumnElement[bool]]:
@@ -43,17 +48,6 @@ def session_conditions(filters: BaseModel) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def change_session(
-    session: Session, record: ExamSession, changes: dict[str, Any]
-) -> dict[str, Any]:
-    starts = changes.get("starts_at", record.starts_at)
-    ends = changes.get("ends_at", record.ends_at)
-    if ends <= starts:
-        raise ConflictError("ends_at must be after starts_at")
-    require_supervisors_free(session, record, starts, ends)
-    return changes
-
-
 EXAMS = Resource[Exam](
     what="exam",
     path="/exams",
@@ -62,9 +56,13 @@ EXAMS = Resource[Exam](
     filters=ExamFilters,
     readers=(A, M),
     writers=(A, M),
-    create=s.ExamCreate,
-    update=s.ExamUpdate,
-    deletable=True,
+    create_body=s.ExamCreate,
+    create=creating(exams.create_exam),
+    update_body=s.ExamUpdate,
+    update=updating(exams.update_exam),
+    remove=lambda db, exam, caller: exams.remove_exam(
+        db, exam, actor=caller.actor, scope=caller.scope
+    ),
 )
 SESSIONS = Resource[ExamSession](
     what="exam session",
@@ -74,12 +72,13 @@ SESSIONS = Resource[ExamSession](
     filters=ExamSessionFilters,
     readers=(A, M, S),
     writers=(A, M),
-    create=s.ExamSessionCreate,
-    update=s.ExamSessionUpdate,
-    deletable=True,
+    create_body=s.ExamSessionCreate,
+    create=creating(exams.create_session),
+    update_body=s.ExamSessionUpdate,
+    update=updating(exams.update_session),
+    remove=removing(exams.remove_session),
     placement=EXAM_SESSIONS,
     conditions=session_conditions,
-    changes=change_session,
     order_by=lambda model: [model.starts_at, model.id],
 )
 
@@ -91,7 +90,7 @@ def list_enrolments(
     session_id: Id, session: SessionDep, scope: ScopeDep, limit: Limit = 100, offset: Offset = 0
 ) -> Page[s.EnrolmentPublic]:
     """Students enrolled in an exam session."""
-    SESSIONS.find(session, session_id, scope)
+    exams.find_session(session, session_id, scope=scope)
     query = select(SessionEnrolment).where(SessionEnrolment.session_id == session_id)
     found, total = records.page(
         session,
@@ -110,12 +109,10 @@ def enrol_student(
     session_id: Id, body: s.EnrolmentCreate, session: SessionDep, scope: ScopeDep, actor: ActorDep
 ) -> s.EnrolmentPublic:
     """Expect a student at an exam session."""
-    SESSIONS.find(session, session_id, scope)
-    if session.get(SessionEnrolment, (session_id, body.student_id)) is not None:
-        raise ConflictError("this student is already enrolled in this exam session")
-    enrolment = SessionEnrolment(session_id=session_id, student_id=body.student_id)
-    # The session's building was checked above; create checks the student exists and audits.
-    records.create(session, enrolment, actor=actor, scope=scope, placement=None, what="enrolment")
+    exam_session = exams.find_session(session, session_id, scope=scope)
+    enrolment = exams.enrol_student(
+        session, exam_session, student_id=body.student_id, actor=actor, scope=scope
+    )
     session.commit()
     return s.EnrolmentPublic.model_validate(enrolment)
 
@@ -125,11 +122,8 @@ def unenrol_student(
     session_id: Id, student_id: Id, session: SessionDep, scope: ScopeDep, actor: ActorDep
 ) -> Response:
     """No longer expect a student at an exam session."""
-    SESSIONS.find(session, session_id, scope)
-    enrolment = session.get(SessionEnrolment, (session_id, student_id))
-    if enrolment is None:
-        raise NotFoundError("this student is not enrolled in this exam session")
-    records.delete(session, enrolment, actor=actor, what="enrolment")
+    exam_session = exams.find_session(session, session_id, scope=scope)
+    exams.unenrol_student(session, exam_session, student_id=student_id, actor=actor)
     session.commit()
     return Response(status_code=204)
 

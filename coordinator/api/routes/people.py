@@ -2,84 +2,36 @@
 
 from typing import Any
 
-from pydantic import BaseModel
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from coordinator.api.crud import Resource, crud_router
-from coordinator.core.config import Settings
-from coordinator.core.keys import card_uid_hash
+from coordinator.api.crud import Filters, Resource, creating, crud_router, removing, updating
 from coordinator.db.enums import Role, StudentStatus
-from coordinator.db.models import Building, CardCredential, Student, User
-from coordinator.errors import ConflictError, NotFoundError
+from coordinator.db.models import CardCredential, Student, User, utc_now
 from coordinator.schemas import people as s
-from coordinator.schemas.common import Id
+from coordinator.schemas.common import Email, Id, StudentNumber
+from coordinator.services import cards, students, users
+from coordinator.services.accounts import Invitations
 
 A, M = Role.ADMIN, Role.MANAGER
 
 
-class UserFilters(BaseModel):
+class UserFilters(Filters):
     role: Role | None = None
     is_active: bool | None = None
-    email: str | None = None
+    email: Email | None = None
 
 
-class StudentFilters(BaseModel):
+class StudentFilters(Filters):
     status: StudentStatus | None = None
-    student_number: str | None = None
+    student_number: StudentNumber | None = None
 
 
-class CardFilters(BaseModel):
+class CardFilters(Filters):
     user_id: Id | None = None
     student_id: Id | None = None
     is_active: bool | None = None
 
 
-def _buildings(session: Session, role: Role, building_ids: list[int]) -> list[Building]:
-    if building_ids and role is not Role.MANAGER:
-        raise ConflictError("only managers are scoped to buildings: leave building_ids empty")
-    found = list(session.scalars(select(Building).where(Building.id.in_(building_ids))))
-    missing = set(building_ids) - {building.id for building in found}
-    if missing:
-        raise NotFoundError(f"building_ids {sorted(missing)} do not exist")
-    return found
-
-
-def build_user(session: Session, body: BaseModel, settings: Settings) -> User:
-    assert isinstance(body, s.UserCreate)
-    user = User(
-        email=body.email,
-        full_name=body.full_name,
-        role=body.role,
-        is_active=True,
-        totp_confirmed=False,
-    )
-    user.buildings = _buildings(session, body.role, body.building_ids)
-    return user
-
-
-def change_user(session: Session, user: User, changes: dict[str, Any]) -> dict[str, Any]:
-    role = changes.get("role", user.role)
-    ids = changes.pop("building_ids", None)
-    if ids is not None or role is not Role.MANAGER:
-        changes["buildings"] = _buildings(session, role, ids if ids is not None else [])
-    return changes
-
-
-def build_card(session: Session, body: BaseModel, settings: Settings) -> CardCredential:
-    assert isinstance(body, s.CardCreate)
-    uid_hash = card_uid_hash(settings.secret_key, body.uid)
-    return CardCredential(
-        uid_hash=uid_hash,
-        user_id=body.user_id,
-        student_id=body.student_id,
-        label=body.label,
-        is_active=True,
-    )
-
-
 RESOURCES: list[Resource[Any]] = [
-    Resource(
+    Resource[User](
         what="user",
         path="/users",
         model=User,
@@ -87,12 +39,18 @@ RESOURCES: list[Resource[Any]] = [
         filters=UserFilters,
         readers=(A, M),
         writers=(A,),
-        create=s.UserCreate,
-        update=s.UserUpdate,
-        build=build_user,
-        changes=change_user,
+        create_body=s.UserCreate,
+        create=lambda db, body, caller: users.create_user(
+            db,
+            data=body,
+            actor=caller.actor,
+            scope=caller.scope,
+            invitations=Invitations(caller.settings, utc_now()),
+        ),
+        update_body=s.UserUpdate,
+        update=updating(users.update_user),
     ),
-    Resource(
+    Resource[Student](
         what="student",
         path="/students",
         model=Student,
@@ -100,11 +58,13 @@ RESOURCES: list[Resource[Any]] = [
         filters=StudentFilters,
         readers=(A, M),
         writers=(A, M),
-        create=s.StudentCreate,
-        update=s.StudentUpdate,
-        deletable=True,
+        create_body=s.StudentCreate,
+        create=creating(students.create_student),
+        update_body=s.StudentUpdate,
+        update=updating(students.update_student),
+        remove=removing(students.remove_student),
     ),
-    Resource(
+    Resource[CardCredential](
         what="card",
         path="/cards",
         model=CardCredential,
@@ -112,10 +72,17 @@ RESOURCES: list[Resource[Any]] = [
         filters=CardFilters,
         readers=(A,),
         writers=(A,),
-        create=s.CardCreate,
-        update=s.CardUpdate,
-        deletable=True,
-        build=build_card,
+        create_body=s.CardCreate,
+        create=lambda db, body, caller: cards.link_card(
+            db,
+            data=body,
+            secret=caller.settings.secret_key,
+            actor=caller.actor,
+            scope=caller.scope,
+        ),
+        update_body=s.CardUpdate,
+        update=updating(cards.update_card),
+        remove=removing(cards.unlink_card),
     ),
 ]
 

@@ -2,40 +2,39 @@
 
 from typing import Any
 
-from pydantic import BaseModel
-
-from coordinator.api.crud import Resource, crud_router
+from coordinator.api.crud import Filters, Resource, creating, crud_router, removing, updating
 from coordinator.db.enums import DeviceStatus, GateDirection, Role
 from coordinator.db.models import Building, Device, Gate, Room, Site
 from coordinator.schemas import places as s
-from coordinator.schemas.common import Code, Id
+from coordinator.schemas.common import Code, Id, WireId
+from coordinator.services import places
 from coordinator.services.placements import BUILDINGS, DEVICES, GATES, ROOMS
 
 A, M, T = Role.ADMIN, Role.MANAGER, Role.TECHNICIAN
 
 
-class SiteFilters(BaseModel):
-    code: str | None = None
+class SiteFilters(Filters):
+    code: WireId | None = None
 
 
-class BuildingFilters(BaseModel):
+class BuildingFilters(Filters):
     site_id: Id | None = None
-    code: str | None = None
+    code: Code | None = None
 
 
-class RoomFilters(BaseModel):
+class RoomFilters(Filters):
     building_id: Id | None = None
-    code: str | None = None
+    code: Code | None = None
 
 
-class GateFilters(BaseModel):
+class GateFilters(Filters):
     site_id: Id | None = None
     building_id: Id | None = None
-    zone: str | None = None
+    zone: WireId | None = None
     direction: GateDirection | None = None
 
 
-class DeviceFilters(BaseModel):
+class DeviceFilters(Filters):
     site_id: Id | None = None
     room_id: Id | None = None
     gate_id: Id | None = None
@@ -51,9 +50,11 @@ RESOURCES: list[Resource[Any]] = [
         filters=SiteFilters,
         readers=(A, M, T),
         writers=(A,),
-        create=s.SiteCreate,
-        update=s.SiteUpdate,
-        deletable=True,
+        create_body=s.SiteCreate,
+        create=creating(places.create_site),
+        update_body=s.SiteUpdate,
+        update=updating(places.update_site),
+        remove=removing(places.remove, what="site"),
     ),
     Resource(
         what="building",
@@ -63,9 +64,11 @@ RESOURCES: list[Resource[Any]] = [
         filters=BuildingFilters,
         readers=(A, M, T),
         writers=(A,),
-        create=s.BuildingCreate,
-        update=s.BuildingUpdate,
-        deletable=True,
+        create_body=s.BuildingCreate,
+        create=creating(places.create_building),
+        update_body=s.BuildingUpdate,
+        update=updating(places.update_building),
+        remove=removing(places.remove, what="building"),
         placement=BUILDINGS,
     ),
     Resource(
@@ -76,9 +79,11 @@ RESOURCES: list[Resource[Any]] = [
         filters=RoomFilters,
         readers=(A, M, T),
         writers=(A, M),
-        create=s.RoomCreate,
-        update=s.RoomUpdate,
-        deletable=True,
+        create_body=s.RoomCreate,
+        create=creating(places.create_room),
+        update_body=s.RoomUpdate,
+        update=updating(places.update_room),
+        remove=removing(places.remove, what="room"),
         placement=ROOMS,
     ),
     Resource(
@@ -89,9 +94,11 @@ RESOURCES: list[Resource[Any]] = [
         filters=GateFilters,
         readers=(A, M, T),
         writers=(A,),
-        create=s.GateCreate,
-        update=s.GateUpdate,
-        deletable=True,
+        create_body=s.GateCreate,
+        create=creating(places.create_gate),
+        update_body=s.GateUpdate,
+        update=updating(places.update_gate),
+        remove=removing(places.remove, what="gate"),
         placement=GATES,
     ),
     Resource(
@@ -102,11 +109,13 @@ RESOURCES: list[Resource[Any]] = [
         filters=DeviceFilters,
         readers=(A, M, T),
         writers=(A, T),
-        create=s.DeviceCreate,
-        update=s.DeviceUpdate,
-        deletable=True,
+        create_body=s.DeviceCreate,
+        create=creating(places.register_device),
+        update_body=s.DeviceUpdate,
+        update=updating(places.update_device),
+        remove=removing(places.remove, what="device"),
         placement=DEVICES,
-        key=Code,
+        key=WireId,
     ),
 ]
 

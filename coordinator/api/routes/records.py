@@ -1,17 +1,13 @@
 """What happened: attendance, device attempts, passes, gate access logs and the audit log."""
 
-from datetime import UTC, datetime
 from typing import Any
 
-import uuid6
 from fastapi import APIRouter, Depends
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement
-from sqlalchemy.orm import Session
 
-from coordinator.api.crud import Resource, crud_router, equal_columns
+from coordinator.api.crud import Filters, Resource, creating, crud_router, equal_columns
 from coordinator.api.deps import ActorDep, ScopeDep, SessionDep, allow
-from coordinator.core.config import Settings
 from coordinator.db.enums import Role
 from coordinator.db.models import (
     AccessLog,
@@ -20,45 +16,44 @@ from coordinator.db.models import (
     AuditEntry,
     StudentPass,
 )
-from coordinator.errors import ConflictError
 from coordinator.schemas import records as s
-from coordinator.schemas.common import Id
-from coordinator.services import records
+from coordinator.schemas.common import Id, Instant, WireId
+from coordinator.services import passes as passes_service
 from coordinator.services.placements import ACCESS_LOGS, ATTEMPTS, ATTENDANCE
 from protocols import AccessDecision, AttendanceAction, Outcome, ReasonCode
 
 A, M, S, T = Role.ADMIN, Role.MANAGER, Role.SUPERVISOR, Role.TECHNICIAN
 
 
-class AttendanceFilters(BaseModel):
+class AttendanceFilters(Filters):
     session_id: Id | None = None
     user_id: Id | None = None
     student_id: Id | None = None
     action: AttendanceAction | None = None
 
 
-class AttemptFilters(BaseModel):
-    device_id: str | None = None
+class AttemptFilters(Filters):
+    device_id: WireId | None = None
     outcome: Outcome | None = None
     reason: ReasonCode | None = None
 
 
-class PassFilters(BaseModel):
+class PassFilters(Filters):
     student_id: Id | None = None
-    pass_ref: str | None = None
+    pass_ref: str | None = Field(default=None, max_length=64)
 
 
-class AccessLogFilters(BaseModel):
+class AccessLogFilters(Filters):
     gate_id: Id | None = None
     student_id: Id | None = None
     decision: AccessDecision | None = None
 
 
-class AuditFilters(BaseModel):
-    entity: str | None = None
-    entity_id: str | None = None
+class AuditFilters(Filters):
+    entity: str | None = Field(default=None, max_length=64)
+    entity_id: str | None = Field(default=None, max_length=64)
     actor_id: Id | None = None
-    since: AwareDatetime | None = None
+    since: Instant | None = None
 
 
 def audit_conditions(filters: BaseModel) -> list[ColumnElement[bool]]:
@@ -69,17 +64,6 @@ def audit_conditions(filters: BaseModel) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def build_pass(session: Session, body: BaseModel, settings: Settings) -> StudentPass:
-    assert isinstance(body, s.PassCreate)
-    return StudentPass(
-        pass_ref=uuid6.uuid7().hex,
-        student_id=body.student_id,
-        zones=body.zones,
-        valid_from=body.valid_from,
-        valid_until=body.valid_until,
-    )
-
-
 PASSES = Resource[StudentPass](
     what="pass",
     path="/passes",
@@ -88,8 +72,8 @@ PASSES = Resource[StudentPass](
     filters=PassFilters,
     readers=(A, M),
     writers=(A,),
-    create=s.PassCreate,
-    build=build_pass,
+    create_body=s.PassCreate,
+    create=creating(passes_service.issue_pass),
 )
 
 RESOURCES: list[Resource[Any]] = [
@@ -144,17 +128,7 @@ def revoke_pass(
 ) -> s.PassPublic:
     """Revoke a pass; gates refuse it once they have the next bundle."""
     student_pass = PASSES.find(session, pass_id, scope)
-    if student_pass.revoked_at is not None:
-        raise ConflictError("this pass is already revoked")
-    records.update(
-        session,
-        student_pass,
-        {"revoked_at": datetime.now(UTC), "revoked_reason": body.reason},
-        actor=actor,
-        scope=scope,
-        placement=None,
-        what="pass",
-    )
+    passes_service.revoke_pass(session, student_pass, reason=body.reason, actor=actor)
     session.commit()
     return s.PassPublic.model_validate(student_pass)
 

@@ -3,28 +3,26 @@
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
 
-from coordinator.api.crud import Resource, crud_router
+from coordinator.api.crud import Filters, Resource, crud_router
 from coordinator.api.deps import PLANNERS, ActorDep, CurrentUser, ScopeDep, SessionDep, allow
-from coordinator.api.routes.exams import SESSIONS
 from coordinator.db.enums import Role, ViolationStatus
 from coordinator.db.models import ViolationRecord
 from coordinator.schemas import records as s
-from coordinator.schemas.common import Id
-from coordinator.services import violations as service
+from coordinator.schemas.common import Id, WireId
+from coordinator.services import violations
 from coordinator.services.placements import VIOLATIONS
 from protocols import Severity, ViolationType
 
 A, M, S = Role.ADMIN, Role.MANAGER, Role.SUPERVISOR
 
 
-class ViolationFilters(BaseModel):
+class ViolationFilters(Filters):
     status: ViolationStatus | None = None
     type: ViolationType | None = None
     severity: Severity | None = None
     session_id: Id | None = None
-    device_id: str | None = None
+    device_id: WireId | None = None
 
 
 VIOLATIONS_API = Resource[ViolationRecord](
@@ -52,9 +50,7 @@ def report_violation(
     actor: ActorDep,
 ) -> s.ViolationPublic:
     """Report a violation at an exam session (supervisors: one they supervise)."""
-    if user.role is not Role.SUPERVISOR:
-        SESSIONS.find(session, body.session_id, scope)
-    violation = service.report(session, body, user, actor=actor, scope=scope)
+    violation = violations.report(session, data=body, reporter=user, actor=actor, scope=scope)
     session.commit()
     return s.ViolationPublic.model_validate(violation)
 
@@ -69,8 +65,8 @@ def review_violation(
     actor: ActorDep,
 ) -> s.ViolationPublic:
     """Acknowledge, resolve or dismiss a violation, with notes."""
-    violation = VIOLATIONS_API.find(session, violation_id, scope)
-    service.review(session, violation, body, user, actor)
+    violation = violations.find(session, violation_id, scope=scope)
+    violations.review(session, violation, data=body, reviewer_id=user.id, actor=actor)
     session.commit()
     return s.ViolationPublic.model_validate(violation)
 

@@ -26,6 +26,7 @@ from edge_agent.hardware.base import (
     DoorContact,
     DoorRelay,
     LocationSource,
+    QrScanner,
     StatusLed,
 )
 from edge_agent.hardware.errors import CardFormatError
@@ -36,6 +37,7 @@ from edge_agent.hardware.fakes import (
     FakeDoorContact,
     FakeDoorRelay,
     FakeLocation,
+    FakeQrScanner,
     FakeStatusLed,
 )
 from edge_agent.hardware.gpio import (
@@ -63,6 +65,7 @@ from edge_agent.profile import (
     SerialReader,
 )
 from tests.edge_agent.hardware.byte_server import ByteServer
+from tests.edge_agent.hardware.qr_frames import frame_with
 
 WIDTH, HEIGHT = 320, 240
 READ_TIMEOUT_S = 5.0
@@ -248,6 +251,44 @@ def test_card_reader_drops_what_is_not_a_uid_and_reads_on(
     present("zz")
     present("DEADBEEF")
     assert reader.read(READ_TIMEOUT_S) == "DEADBEEF"
+
+
+# --- QR scanners ---------------------------------------------------------------------------
+
+Show = Callable[[str], None]
+
+
+def fake_qr(stack: ExitStack) -> tuple[QrScanner, Show]:
+    scanner = FakeQrScanner()
+    return scanner, scanner.show
+
+
+def camera_qr(decoder: str) -> Callable[[ExitStack], tuple[QrScanner, Show]]:
+    def make(stack: ExitStack) -> tuple[QrScanner, Show]:
+        from edge_agent.hardware.qr_camera import CameraQrScanner, QrDecoder
+
+        camera = FakeCamera([np.full((480, 640, 3), 200, dtype=np.uint8)])
+        scanner = CameraQrScanner(camera, decoder=QrDecoder(decoder))
+        return scanner, lambda text: camera.show(frame_with(text))
+
+    return make
+
+
+QR_SCANNERS = [
+    pytest.param(fake_qr, id="fake"),
+    pytest.param(camera_qr("zxing"), id="camera-zxing"),
+    pytest.param(camera_qr("pyzbar"), id="camera-pyzbar"),
+]
+
+
+@pytest.mark.parametrize("make", QR_SCANNERS)
+def test_qr_scanner_reads_a_shown_code_once(
+    make: Callable[[ExitStack], tuple[QrScanner, Show]], stack: ExitStack
+) -> None:
+    scanner, show = make(stack)
+    assert scanner.read(0) is None
+    show("CP1:TEST-PASS-0042")
+    assert scanner.read(READ_TIMEOUT_S) == "CP1:TEST-PASS-0042"
 
 
 # --- outputs ------------------------------------------------------------------------------------

@@ -117,3 +117,16 @@ def test_normalise_uid_either_returns_hex_or_refuses(text: str) -> None:
     except CardFormatError:
         return
     assert 4 <= len(uid) <= 64 and all(c in "0123456789ABCDEF" for c in uid)
+
+
+KEY_NAMES = st.sampled_from(
+    ["KEY_A", "KEY_F", "KEY_1", "KEY_KP9", "KEY_LEFTSHIFT", "KEY_ENTER", "KEY_F13", "KEY_SPACE"]
+)
+
+
+@given(st.lists(st.tuples(KEY_NAMES, st.integers(min_value=-1, max_value=3)), max_size=300))
+def test_wedge_decoder_never_yields_more_than_max_chars(events: list[tuple[str, int]]) -> None:
+    decoder = WedgeDecoder(max_chars=16)
+    for key, value in events:
+        line = decoder.feed(key, value)
+        assert line is None or 0 < len(line) <= 16

@@ -92,3 +92,20 @@ def test_the_gpsd_driver_skips_junk_and_overlong_lines() -> None:
         assert b"WATCH" in server.received
     assert position is not None and position.latitude == pytest.approx(-33.9)
     assert position.fixed_at is not None and position.fixed_at.tzinfo is not None
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=20,
+)
+TPV_LIKE = st.fixed_dictionaries(
+    {"class": st.just("TPV"), "mode": JSON, "lat": JSON, "lon": JSON},
+    optional={"eph": JSON, "time": JSON},
+)
+
+
+@given(JSON | TPV_LIKE)
+def test_any_gpsd_report_gives_a_position_on_earth_or_none(report: object) -> None:
+    position = position_from_tpv(report)
+    assert position is None or (-90 <= position.latitude <= 90)

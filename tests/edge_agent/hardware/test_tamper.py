@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from edge_agent.hardware.errors import HardwareError
-from edge_agent.hardware.fakes import FakeDoorContact
+from edge_agent.hardware.factory import build_parts, tamper_monitor
+from edge_agent.hardware.fakes import FakeCamera, FakeDoorContact
 from edge_agent.hardware.tamper import (
     CameraTamperLimits,
     CameraWatch,
@@ -15,7 +16,9 @@ from edge_agent.hardware.tamper import (
     SceneReference,
     TamperFinding,
     TamperKind,
+    load_or_take_reference,
 )
+from edge_agent.profile import PROFILE_DIR, load_profile
 
 Image = np.ndarray[Any, np.dtype[np.uint8]]
 
@@ -195,3 +198,57 @@ def test_the_reference_survives_saving_and_a_damaged_one_is_refused(tmp_path: Pa
 def test_a_tiny_frame_is_refused_clearly(clock: Clock) -> None:
     with pytest.raises(HardwareError, match="too small"):
         CameraWatch(None, clock=clock).check(np.zeros((10, 10, 3), dtype=np.uint8))
+
+
+def test_the_reference_is_taken_on_first_start_and_kept_after(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "camera-reference.npy"
+    camera = FakeCamera([scene()])
+    first = load_or_take_reference(path, camera)
+    assert path.exists() and camera.captured == 5
+    camera.show(scene(seed=99))  # the camera was moved later: the old reference is kept
+    again = load_or_take_reference(path, camera)
+    assert np.array_equal(again.signature, first.signature) and camera.captured == 5
+
+
+def test_the_monitor_polls_the_door_and_checks_the_camera_at_its_interval(
+    clock: Clock, tmp_path: Path
+) -> None:
+    with build_parts(load_profile("door-station-sim"), clock=clock) as parts:
+        assert isinstance(parts.camera, FakeCamera) and parts.door_contact is not None
+        parts.camera.show(scene())
+        monitor = tamper_monitor(
+            parts,
+            load_profile("door-station-sim"),
+            reference_path=tmp_path / "reference.npy",
+            clock=clock,
+            camera_every_s=60,
+        )
+        parts.camera.show(np.zeros((480, 640, 3), dtype=np.uint8))  # covered after install
+        pin = parts.pin_factory.pin(24)
+        pin.drive_low()  # door shut
+        monitor.grant(3)
+        pin.drive_high()  # opened within the grant, and shut again
+        pin.drive_low()
+        found: list[TamperKind] = []
+        for _ in range(3):  # three checks a minute apart confirm the cover
+            found += kinds(monitor.poll())
+            clock.now += 60
+        assert found == [TamperKind.CAMERA_COVERED]
+        assert parts.camera.captured == 5 + 3  # reference burst, then one frame a minute
+        pin.drive_high()  # opened with no grant
+        assert kinds(monitor.poll()) == [TamperKind.DOOR_FORCED_OPEN]
+        clock.now += 30  # door_held_open_s of the sim profile
+        assert kinds(monitor.poll()) == [TamperKind.DOOR_HELD_OPEN]
+
+
+def test_features_switch_the_watches_off(clock: Clock, tmp_path: Path) -> None:
+    text = (PROFILE_DIR / "door-station-sim.yaml").read_text()
+    text = text.replace("camera_tamper: true", "camera_tamper: false").replace(
+        "door_tamper: true", "door_tamper: false"
+    )
+    (tmp_path / "door-station-sim.yaml").write_text(text)
+    profile = load_profile(tmp_path / "door-station-sim.yaml")
+    with build_parts(profile, clock=clock) as parts:
+        monitor = tamper_monitor(parts, profile, reference_path=tmp_path / "r.npy", clock=clock)
+        assert monitor.door is None and monitor.camera_watch is None
+        assert monitor.poll() == [] and not (tmp_path / "r.npy").exists()

@@ -9,6 +9,10 @@ from shared face photos. Two steps, in two environments:
     models/.build/venv/bin/python tests/models/golden/make_golden.py descriptors
         needs dlib (pip install dlib==20.0.1 pillow, a ~15 minute source build) and the cached
         .dat from `python models/build.py`; writes dlib's descriptors and the numpy oracle's.
+    .venv/bin/python tests/models/golden/make_golden.py sface-chips
+        the same images as 112x112 ArcFace-aligned chips for SFace (sface_chips.npy, in the
+        order of SFACE_CHIPS); `python models/build.py` then writes their descriptors as the
+        ONNX original computes them with onnxruntime (sface_onnx.json).
 """
 
 from __future__ import annotations
@@ -55,6 +59,33 @@ def make_chips() -> None:
         print(f"wrote {name}.png")
 
 
+SFACE_CHIPS = ("astronaut", "astronaut_mirrored", "chelsea_cat", "coffee", "noise")
+ARCFACE_TEMPLATE = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [56.1396, 92.2848]]
+)
+
+
+def make_sface_chips() -> None:
+    import skimage.data
+
+    from vision.alignment import align_face
+    from vision.detector import FaceDetector
+    from vision.runtime import DEFAULT_MODELS_DIR, DETECTOR_FILE
+
+    detector = FaceDetector(DEFAULT_MODELS_DIR / DETECTOR_FILE)
+    astronaut = skimage.data.astronaut()  # type: ignore[no-untyped-call]
+    chips = []
+    for image in (astronaut, astronaut[:, ::-1]):
+        frame = np.ascontiguousarray(image)
+        face = detector.refine(frame, detector.detect(frame)[0])
+        chips.append(align_face(frame, face, ARCFACE_TEMPLATE, 112))
+    chips.append(skimage.data.chelsea()[0:224:2, 100:324:2])  # type: ignore[no-untyped-call]
+    chips.append(skimage.data.coffee()[50:274:2, 150:374:2])  # type: ignore[no-untyped-call]
+    chips.append(np.random.default_rng(112).integers(0, 256, (112, 112, 3), dtype=np.uint8))
+    np.save(GOLDEN_DIR / "sface_chips.npy", np.stack(chips).astype(np.uint8))
+    print(f"wrote sface_chips.npy ({len(chips)} chips: {', '.join(SFACE_CHIPS)})")
+
+
 def make_descriptors() -> None:
     import dlib  # type: ignore[import-not-found]
     from PIL import Image
@@ -91,9 +122,9 @@ def make_descriptors() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("step", choices=["chips", "descriptors"])
+    parser.add_argument("step", choices=["chips", "descriptors", "sface-chips"])
     step = parser.parse_args().step
-    make_chips() if step == "chips" else make_descriptors()
+    {"chips": make_chips, "descriptors": make_descriptors, "sface-chips": make_sface_chips}[step]()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,98 @@
+"""Simulated devices for delivery tests: real envelopes, each device its own MQTT account."""
+
+import threading
+import time
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from coordinator.core.config import Settings
+from coordinator.db.models import Event, SequenceGap
+from coordinator.ingest.worker import IngestWorker
+from protocols import Attendance, AttendanceAction, Sender, encode, topic_for
+from tests.fixtures.broker import COORDINATOR_USER, Broker
+
+SITE = "main"
+
+
+class Fleet:
+    """`publish(n)` sends n attendance events from every device and waits for all PUBACKs."""
+
+    def __init__(self, broker: Broker, device_ids: list[str]) -> None:
+        self.senders = {device_id: Sender(device_id) for device_id in device_ids}
+        self.clients: dict[str, mqtt.Client] = {}
+        for device_id in device_ids:
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id=device_id, protocol=mqtt.MQTTv5
+            )
+            client.username_pw_set(device_id, broker.users[device_id])
+            client.max_inflight_messages_set(100)
+            client.connect(broker.host, broker.port)
+            client.loop_start()
+            self.clients[device_id] = client
+        self.sent = 0
+
+    def publish(self, per_device: int) -> None:
+        pending = []
+        for _ in range(per_device):
+            for device_id, sender in self.senders.items():
+                envelope = sender.sequenced(
+                    Attendance(action=AttendanceAction.CHECK_IN, person_ref="p1")
+                )
+                body = encode(envelope)
+                pending.append(self.clients[device_id].publish(topic_for(SITE, envelope), body, 1))
+        for info in pending:
+            info.wait_for_publish(30)
+        self.sent += len(pending)
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.disconnect()
+            client.loop_stop()
+
+
+def worker_settings(broker: Broker, database_url: str, **more: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "mqtt_port": broker.port,
+        "mqtt_username": COORDINATOR_USER,
+        "mqtt_password": broker.users[COORDINATOR_USER],
+        "site": SITE,
+    }
+    return Settings(**(values | more))  # type: ignore[arg-type]
+
+
+def start_worker(settings: Settings, sessions: sessionmaker[Session]) -> IngestWorker:
+    worker = IngestWorker(settings, sessions)
+    worker.start()
+    wait_until(lambda: worker.is_connected, "the worker did not connect")
+    return worker
+
+
+def wait_until(condition: Callable[[], bool], message: str, timeout: float = 60) -> None:
+    """Poll a condition that another process or thread makes true (bounded)."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(message)
+        pause.wait(0.1)
+
+
+def stored(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
+    """(events, distinct (device, boot, seq) among them, open gaps)."""
+    with sessions() as session:
+        events = session.scalar(select(func.count()).select_from(Event)) or 0
+        distinct = (
+            session.scalar(
+                select(func.count()).select_from(
+                    select(Event.device_id, Event.boot_id, Event.seq).distinct().subquery()
+                )
+            )
+            or 0
+        )
+        gaps = session.scalar(select(func.count()).where(SequenceGap.closed_at.is_(None))) or 0
+    return events, distinct, gaps
