@@ -70,7 +70,10 @@ def main() -> None:
     for name, frames in attempts.items():
         decision = pipeline.verify(frames, templates).decision
         distance = "-" if decision.distance is None else f"{decision.distance:.3f}"
-        print(f"{name}: {decision.reason} (distance {distance}, threshold {decision.threshold})")
+        cue = f", failed cue {decision.failed_cue}" if decision.failed_cue else ""
+        print(
+            f"{name}: {decision.reason} (distance {distance}, threshold {decision.threshold}{cue})"
+        )
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ import psycopg
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import SecretStr
+from sqlalchemy import func, select
 
 from coordinator.auth.tokens import issue_access_token
 from coordinator.broker_config import free_port, write_broker_config
@@ -231,7 +232,7 @@ class Fleet:
             client.on_connect = lambda c, *_, d=device_id: c.subscribe(
                 device_command_filter(SITE, d), qos=1
             )
-            client.on_message = lambda c, u, msg, d=device: d.downlink.receive(  # type: ignore[union-attr]
+            client.on_message = lambda c, u, msg, d=device: d.downlink.receive(
                 msg.topic, bytes(msg.payload)
             )
             client.connect("127.0.0.1", port, keepalive=120)
@@ -364,11 +365,13 @@ def push(count: int, work: Path, url: str, secret: SecretStr) -> None:
         cpu_before = coordinator.cpu_seconds()
         started = time.perf_counter()
         print(f"change at {datetime.now(UTC).isoformat()}")
-        site_id = httpx.get(f"{coordinator.url}/api/v1/sites", headers=headers).json()["items"][0][
-            "id"
-        ]
-        answer = httpx.patch(f"{coordinator.url}/api/v1/sites/{site_id}",
-                             json={"time_zone": "Europe/Vienna"}, headers=headers)  # fmt: skip
+        sites = httpx.get(f"{coordinator.url}/api/v1/sites", headers=headers).json()
+        answer = httpx.patch(
+            f"{coordinator.url}/api/v1/sites/{sites['items'][0]['id']}",
+            json={"time_zone": "Europe/Vienna"},
+            headers=headers,
+            timeout=120,
+        )
         answer.raise_for_status()
         if not fleet.run_until(lambda: fleet.all_applied(2), 120):
             raise SystemExit("not every device applied the new bundle within 120 s")
@@ -379,13 +382,27 @@ def push(count: int, work: Path, url: str, secret: SecretStr) -> None:
             f"{answer.elapsed.total_seconds():.2f} s)"
         )
         elapsed = last_ack - started
-        fleet.run_until(lambda: False, 2)  # let the coordinator take the last acks
-        cpu = coordinator.cpu_seconds() - cpu_before
-        status = httpx.get(f"{coordinator.url}/api/v1/sync", headers=headers).json()
+        status: list[dict[str, object]] = []
+
+        def all_recorded() -> bool:
+            nonlocal status
+            status = httpx.get(f"{coordinator.url}/api/v1/sync", headers=headers, timeout=60).json()
+            return sum(1 for row in status if row["acked_version"] == 2) == count
+
+        while not all_recorded() and time.perf_counter() - started < 180:
+            fleet.run_until(lambda: False, 2)  # keep the devices' connections served
+        recorded = time.perf_counter() - started
+        cpu = coordinator.cpu_seconds() - cpu_before  # includes answering the polls above
         acked = sum(1 for row in status if row["acked_version"] == 2)
-        sizes = [row["built_bytes"] for row in status]
+        sizes = [int(str(row["built_bytes"])) for row in status]
+        with transaction(url) as session:
+            stored = session.scalar(
+                select(func.count()).select_from(m.Event).where(m.Event.kind == "bundle_ack")
+            )
+            dead = session.scalar(select(func.count()).select_from(m.DeadLetter))
+        print(f"bundle acks stored as events: {stored}; dead letters: {dead}")
         print(f"change → every one of {count} devices applied and acknowledged: {elapsed:.2f} s")
-        print(f"acknowledgements stored by the coordinator: {acked} of {count}")
+        print(f"change → the coordinator shows {acked} of {count} acknowledged: {recorded:.2f} s")
         print(f"bytes per bundle: mean {sum(sizes) / len(sizes):,.0f}, max {max(sizes):,}")
         print(f"coordinator CPU over the push (build, sign, publish, ingest acks): {cpu:.2f} s")
         shutil.rmtree(fleet_dir, ignore_errors=True)

@@ -2,23 +2,29 @@
 
 import logging
 import os
+import signal
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import uvicorn
+from prometheus_client import start_http_server
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from coordinator.api.app import create_app
 from coordinator.auth.admins import create_admin
 from coordinator.bundles import keys
 from coordinator.core.config import Settings
 from coordinator.core.passwords import Passwords
-from coordinator.db.migrate import upgrade
+from coordinator.db.migrate import require_current, upgrade
 from coordinator.db.models import BundleSync, utc_now
-from coordinator.db.session import transaction
+from coordinator.db.session import make_engine, make_sessionmaker, transaction
 from coordinator.errors import CoordinatorError, SettingsError
+from coordinator.ingest.worker import IngestWorker
 from coordinator.schemas.csv_io import CsvKind
 from coordinator.services.accounts import Invitations
 from coordinator.services.audit import verify_chain
@@ -109,6 +115,40 @@ def import_csv_file(
     )
 
 
+@app.command("ingest")
+def ingest_only(
+    database_url: DatabaseOption = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="MQTT client id of this worker (one per worker).")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Serve /metrics on this port.")
+    ] = None,
+) -> None:
+    """Run one ingest worker without the API; start several to share the fleet's messages."""
+    settings = load_settings(database_url=database_url, mqtt_client_id=client_id)
+    logging.getLogger("coordinator").setLevel(logging.INFO)
+    engine = make_engine(settings.database_url)
+    require_current(engine)
+    stopping = threading.Event()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda *_: stopping.set())
+    worker = IngestWorker(
+        settings, make_sessionmaker(engine), when_dead=lambda error: stopping.set()
+    )
+    if metrics_port is not None:
+        start_http_server(metrics_port, addr=settings.http_host, registry=worker.metrics.registry)
+    worker.start()
+    typer.echo(f"ingest worker {settings.mqtt_client_id} started")
+    while not stopping.wait(1.0):
+        pass
+    worker.stop()
+    engine.dispose()
+    if worker.failure is not None:
+        typer.echo(f"coordinator: the ingest worker died: {worker.failure!r}", err=True)
+        raise typer.Exit(70)
+
+
 @app.command()
 def serve(
     database_url: DatabaseOption = None,
@@ -185,36 +225,8 @@ def verify_audit(database_url: DatabaseOption = None) -> None:
     typer.echo(f"audit log intact: {report.checked} entries; newest hash {report.head}")
 
 
-bundles = typer.Typer(help="Signed device bundles and their signing keys.", no_args_is_help=True)
+bundles = typer.Typer(help="Signed device bundles.", no_args_is_help=True)
 app.add_typer(bundles, name="bundles")
-
-
-@bundles.command("keys")
-def list_signing_keys(database_url: DatabaseOption = None) -> None:
-    """Print the signing keys devices should trust: `<key id> <public key>` per line."""
-    settings = load_settings(database_url=database_url)
-    with transaction(settings.database_url) as session:
-        keys.ensure_active_key(session, settings.secret_key)
-        for key in keys.trusted_keys(session):
-            typer.echo(f"{key.key_id} {key.public_key}")
-
-
-@bundles.command("rotate")
-def rotate_signing_key(
-    step: Annotated[str, typer.Argument(help="add, activate KEY_ID, or retire KEY_ID.")],
-    key_id: Annotated[str | None, typer.Argument(help="The key, for activate and retire.")] = None,
-    database_url: DatabaseOption = None,
-) -> None:
-    """Rotate the bundle-signing key in three steps (docs/bundles.md)."""
-    settings = load_settings(database_url=database_url)
-    with transaction(settings.database_url) as session:
-        if step == "add":
-            typer.echo(f"added {keys.add_key(session, settings.secret_key).key_id}")
-        elif step in ("activate", "retire") and key_id:
-            change = keys.activate_key if step == "activate" else keys.retire_key
-            typer.echo(f"{step}d {change(session, key_id).key_id}")
-        else:
-            raise typer.BadParameter("use: add | activate KEY_ID | retire KEY_ID")
 
 
 @bundles.command("export")
@@ -232,6 +244,60 @@ def export_bundle(
         payload = decode(sync.signed, max_bytes=len(sync.signed)).payload
     out.write_text(payload.model_dump_json(), encoding="utf-8")
     typer.echo(f"wrote version {sync.built_version} for {device_id} to {out}")
+
+
+signing_keys = typer.Typer(
+    help="The site's signing keys (bundles and passes) and their rotation: docs/passes.md.",
+    no_args_is_help=True,
+)
+app.add_typer(signing_keys, name="keys")
+
+
+@signing_keys.command("list")
+def list_keys(database_url: DatabaseOption = None) -> None:
+    """Every key with its state (new: trusted, not signing; active: signing; retired) and public
+    half, which provisioning gives a device to trust. Makes the first key if there is none."""
+    settings = load_settings(database_url=database_url)
+    with transaction(settings.database_url) as session:
+        keys.ensure_active_key(session, settings.secret_key)
+        for key in keys.all_keys(session):
+            state = "retired" if key.retired_at else "active" if key.activated_at else "new"
+            created = f"{key.created_at:%Y-%m-%d %H:%M}"
+            typer.echo(f"{key.key_id}  {state:7}  {key.public_key}  created {created}")
+
+
+@signing_keys.command("add")
+def add_signing_key(database_url: DatabaseOption = None) -> None:
+    """Step 1: a new key, trusted by devices from their next bundle, signing nothing yet."""
+    settings = load_settings(database_url=database_url)
+    with transaction(settings.database_url) as session:
+        key = keys.add_key(session, settings.secret_key)
+        typer.echo(f"added {key.key_id}; activate it once every device acknowledged its bundle")
+
+
+@signing_keys.command("activate")
+def activate_signing_key(key_id: str, database_url: DatabaseOption = None) -> None:
+    """Step 2: the key signs new bundles and passes; the previous one still verifies."""
+    _key_step(keys.activate_key, key_id, database_url, "signs from now on")
+
+
+@signing_keys.command("retire")
+def retire_signing_key(key_id: str, database_url: DatabaseOption = None) -> None:
+    """Step 3: devices stop trusting the key; passes it signed are refused as unknown key."""
+    _key_step(keys.retire_key, key_id, database_url, "retired: gates refuse its passes")
+
+
+def _key_step(
+    step: Callable[[Session, str], object], key_id: str, database_url: str | None, done: str
+) -> None:
+    settings = load_settings(database_url=database_url)
+    try:
+        with transaction(settings.database_url) as session:
+            step(session, key_id)
+    except CoordinatorError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{key_id} {done}")
 
 
 @app.callback()

@@ -36,7 +36,9 @@ class AgentConfig(BaseModel):
     profile: str = Field(default="door-station", description="Firmware profile name.")
     data_dir: Path = Field(description="Where the outbox and local state live.")
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
-    heartbeat_interval_s: float = Field(default=30, gt=0, description="Seconds between heartbeats.")
+    heartbeat_interval_s: float = Field(
+        default=30, ge=1, le=86_400, description="Seconds between heartbeats."
+    )
     max_message_bytes: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES, gt=0)
     outbox_max_items: int = Field(
         default=DEFAULT_MAX_ITEMS,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from edge_agent.clock import kernel_clock_synced
 from edge_agent.config import AgentConfig
 from edge_agent.errors import EdgeError
-from edge_agent.hardware.factory import build_parts
+from edge_agent.hardware.factory import probe_parts
 from edge_agent.link.base import Connected, LinkEvent
 from edge_agent.profile import DoorStationProfile, GateStationProfile, load_profile
 
@@ -47,14 +47,9 @@ def examine(config: AgentConfig, *, broker_wait_s: float = BROKER_WAIT_S) -> Ite
 
 
 def _hardware(profile: DoorStationProfile | GateStationProfile) -> Iterator[Finding]:
-    try:
-        parts = build_parts(profile)
-    except EdgeError as error:
-        yield Finding("hardware", False, str(error))
-        return
-    with parts:
-        for part in parts.all_parts():
-            yield Finding("hardware", True, f"{type(part).__name__} opened")
+    """Each part opened on its own, so every broken part is reported, not just the first."""
+    for check in probe_parts(profile):
+        yield Finding(f"hardware {check.part}", check.is_ok, check.detail)
 
 
 def _models(profile: DoorStationProfile | GateStationProfile) -> Finding:

@@ -26,9 +26,10 @@ from edge_agent.runtime import (
     LinkFactory,
     heartbeat,
     make_uplink,
-    observe_clock,
+    note_command,
     read_bundle_file,
     run_door_station,
+    start_uplink,
 )
 from edge_agent.stations.gate import GateOutputs, GateSettings, GateStation
 from edge_agent.stations.gate_book import GateBook, open_gate_book
@@ -36,7 +37,6 @@ from edge_agent.stations.passback import PassbackStore
 from edge_agent.store.outbox import Outbox
 from edge_agent.systemd import Every, Notifier
 from edge_agent.uplink import Uplink
-from protocols import device_command_filter
 
 PASSBACK_FILE = "passback.sqlite3"
 
@@ -107,17 +107,15 @@ class GateAgent:
 
     def start_link(self) -> None:
         assert self.outbox is not None
-        config = self.config
         self.uplink = make_uplink(
-            config,
+            self.config,
             self.outbox,
             profile_name=self.profile.name,
             make_link=self.make_link,
             is_clock_synced=self.is_clock_synced,
             when_received=self._when_received,
         )
-        self.uplink.subscribe(device_command_filter(config.site, config.device_id))
-        self.uplink.start()
+        start_uplink(self.uplink, self.config)
 
     def stop_link(self) -> None:
         if self.uplink is not None:
@@ -163,8 +161,7 @@ class GateAgent:
         self.uplink.record(heartbeat(self.config, self.outbox, version, self.clock_offset))
 
     def _when_received(self, message: Received) -> None:
-        """Only the clock offset for now: bundles over MQTT reach door stations only so far."""
-        observe_clock(self.config, message, self.clock_offset, self.wall_clock())
+        note_command(self.config, message, self.clock_offset, self.wall_clock())
 
 
 def run_gate_station(

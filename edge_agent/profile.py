@@ -418,6 +418,16 @@ class Features(_Section):
     door_tamper: bool = Field(
         default=True, description="Report doors forced or held open (needs pins.door_contact)."
     )
+    display: bool = Field(
+        default=False,
+        description="The station has a display that asks for a short head turn; liveness then "
+        "demands one (a cue a photo cannot give).",
+    )
+    blink_check: bool = Field(
+        default=False,
+        description="Liveness also demands a blink, seen by the iris-landmark model (capture "
+        "frames over about a second).",
+    )
 
 
 # --- the profile --------------------------------------------------------------------------------
@@ -455,7 +465,11 @@ class _ProfileBase(_Section):
         return VisionSettings(
             match=match,
             embedder_model=limits.face_model,
-            liveness=LivenessPolicy(strength=limits.liveness),
+            liveness=LivenessPolicy(
+                strength=limits.liveness,
+                head_turn=self.features.display,
+                blink=self.features.blink_check,
+            ),
             num_threads=num_threads,
         )
 

@@ -24,7 +24,8 @@ from edge_agent.clock import ClockOffset, kernel_clock_synced
 from edge_agent.config import AgentConfig
 from edge_agent.errors import ConfigError
 from edge_agent.hardware.base import Beeps, StatusLed
-from edge_agent.hardware.factory import StationParts, build_parts
+from edge_agent.hardware.factory import StationParts, build_parts, tamper_monitor
+from edge_agent.hardware.tamper import TamperKind, TamperMonitor
 from edge_agent.health import sample_health
 from edge_agent.link.base import Link, LinkEvent, Received, Will
 from edge_agent.link.downlink import MAX_BUNDLE_MESSAGE_BYTES, CommandRefusedError, Downlink
@@ -42,6 +43,9 @@ from protocols import (
     Heartbeat,
     ProtocolError,
     Sender,
+    Severity,
+    Violation,
+    ViolationType,
     decode_on_topic,
     device_command_filter,
     parse_topic,
@@ -53,6 +57,13 @@ from protocols.signing import load_bundle_file
 log = logging.getLogger(__name__)
 
 DEVICE_KEY_FILE = "device-key.pem"
+SCENE_REFERENCE_FILE = "scene-reference.npy"
+TAMPER_SEVERITY = {
+    TamperKind.DOOR_FORCED_OPEN: Severity.HIGH,
+    TamperKind.DOOR_HELD_OPEN: Severity.MEDIUM,
+    TamperKind.CAMERA_COVERED: Severity.HIGH,
+    TamperKind.CAMERA_MOVED: Severity.MEDIUM,
+}
 BUNDLE_STORE_FILE = "bundle.sqlite3"
 SERVE_SLICE_S = 0.2  # how long the loop waits for a card before doing its other chores
 
@@ -144,6 +155,7 @@ class DoorAgent:
     verifier: FaceVerifier | None = None
     uplink: Uplink | None = None
     station: DoorStation | None = None
+    tamper: TamperMonitor | None = None
     _alarm_on: bool = False
     stop_requested: threading.Event | None = None
 
@@ -155,6 +167,7 @@ class DoorAgent:
                 Step("face models", self.load_models),
                 Step("link", self.start_link, self.stop_link),
                 Step("station", self.start_station),
+                Step("tamper watch", self.start_tamper_watch),
             ]
         )
 
@@ -186,9 +199,8 @@ class DoorAgent:
 
     def start_link(self) -> None:
         assert self.outbox is not None
-        config = self.config
         self.uplink = make_uplink(
-            config,
+            self.config,
             self.outbox,
             profile_name=self.profile.name,
             make_link=self.make_link,
@@ -196,8 +208,7 @@ class DoorAgent:
             when_received=self._when_received,
         )
         self._open_downlink(self.uplink)
-        self.uplink.subscribe(device_command_filter(config.site, config.device_id))
-        self.uplink.start()
+        start_uplink(self.uplink, self.config)
 
     def _open_downlink(self, uplink: Uplink) -> None:
         """Bundles and commands from the coordinator, once the device has its key."""
@@ -242,6 +253,17 @@ class DoorAgent:
             evidence_dir=self.config.data_dir / "evidence",
         )
 
+    def start_tamper_watch(self) -> None:
+        """The door contact and camera watches the profile's features ask for."""
+        assert self.parts is not None and self.station is not None
+        self.tamper = tamper_monitor(
+            self.parts,
+            self.profile,
+            reference_path=self.config.data_dir / SCENE_REFERENCE_FILE,
+            clock=self.monotonic,
+        )
+        self.station.when_unlocking = self.tamper.grant
+
     # --- running -----------------------------------------------------------------------------
 
     def serve_until(self, stop: threading.Event) -> None:
@@ -254,6 +276,7 @@ class DoorAgent:
         self.notifier.ready(f"serving {self.profile.name} as {self.config.device_id}")
         while not stop.is_set():
             self.station.serve(SERVE_SLICE_S)
+            self.report_tamper()
             if heartbeat.is_due():
                 self.send_heartbeat()
             self._sound_alarm_if_full()
@@ -266,6 +289,21 @@ class DoorAgent:
         self.uplink.record(
             heartbeat(self.config, self.outbox, self.book().version, self.clock_offset)
         )
+
+    def report_tamper(self) -> None:
+        """Each new tamper finding becomes a violation event."""
+        if self.tamper is None or self.uplink is None:
+            return
+        for finding in self.tamper.poll():
+            log.warning("tamper: %s (%s)", finding.kind, finding.detail)
+            self.uplink.record(
+                Violation(
+                    violation_type=ViolationType.TAMPER,
+                    severity=TAMPER_SEVERITY[finding.kind],
+                    confidence=min(max(finding.confidence, 0.0), 1.0),
+                    detail=f"{finding.kind}: {finding.detail}"[:500],
+                )
+            )
 
     def _sound_alarm_if_full(self) -> None:
         """A full outbox means a long outage: decisions are still kept, but someone must look."""
@@ -285,8 +323,8 @@ class DoorAgent:
             amber.off()
 
     def _when_received(self, message: Received) -> None:
-        """Commands on the device's own topic; acting on them is the downlink's part."""
-        observe_clock(self.config, message, self.clock_offset, self.wall_clock())
+        """Own-topic messages: the clock offset learns from them, the downlink acts on them."""
+        note_command(self.config, message, self.clock_offset, self.wall_clock())
         if self.downlink is not None:
             self.downlink.receive(message.topic, message.body)
 
@@ -300,6 +338,8 @@ class DoorCommands:
     def open_door(self, hold_s: float) -> None:
         if self.agent.parts is None or self.agent.parts.relay is None:
             raise CommandRefusedError("this station has no door relay")
+        if self.agent.tamper is not None:  # a remote open is granted, not forced
+            self.agent.tamper.grant(hold_s)
         self.agent.parts.relay.pulse(hold_s)
 
     def reboot(self, reason: str) -> None:
@@ -314,16 +354,6 @@ class DoorCommands:
         )
 
 
-def load_door_profile(config: AgentConfig) -> DoorStationProfile:
-    profile = load_profile(config.profile)
-    if not isinstance(profile, DoorStationProfile):
-        raise ConfigError(
-            f"profile {profile.name} is a {profile.station} station; `edge-agent run` serves door "
-            "stations; fix: name a door-station profile in the agent config"
-        )
-    return profile
-
-
 # --- what every station's runtime shares (the gate's is edge_agent/gate_runtime.py) -----------
 
 
@@ -336,11 +366,13 @@ def make_uplink(
     is_clock_synced: Callable[[], bool | None],
     when_received: Callable[[Received], None],
 ) -> Uplink:
-    """The device's uplink on its outbox; the caller subscribes and starts it."""
+    """The device's uplink on its outbox, not yet started: whatever handles commands (the
+    downlink) must exist before `start_uplink` subscribes, or a retained bundle could arrive
+    to nobody."""
     sender = Sender(config.device_id, is_clock_synced=lambda: is_clock_synced() is True)
     events: queue.Queue[UplinkEvent] = queue.Queue()
     link_factory = make_link or _real_link(config)
-    return Uplink(
+    uplink = Uplink(
         site=config.site,
         sender=sender,
         outbox=outbox,
@@ -350,6 +382,13 @@ def make_uplink(
         max_message_bytes=config.max_message_bytes,
         when_received=when_received,
     )
+    return uplink
+
+
+def start_uplink(uplink: Uplink, config: AgentConfig) -> None:
+    """Subscribe to the device's own commands and start sending."""
+    uplink.subscribe(device_command_filter(config.site, config.device_id))
+    uplink.start()
 
 
 def heartbeat(
@@ -366,17 +405,28 @@ def heartbeat(
     return Heartbeat(health=health)
 
 
-def observe_clock(
+def note_command(
     config: AgentConfig, message: Received, clock_offset: ClockOffset, now: datetime
 ) -> None:
-    """The coordinator's clock from a message on the device's own topic; bad ones are logged."""
+    """The clock offset learns from every message on the device's own topics (bundles included,
+    hence their larger size limit); acting on a command is the downlink's part."""
     try:
         topic = parse_topic(message.topic, site=config.site, device_id=config.device_id)
         envelope = decode_on_topic(topic, message.body, max_bytes=MAX_BUNDLE_MESSAGE_BYTES)
     except ProtocolError as error:
         log.warning("ignored a message on %s: %s", message.topic, error)
-    else:
-        clock_offset.observe(envelope.device_time, now, retained=message.retained)
+        return
+    clock_offset.observe(envelope.device_time, now, retained=message.retained)
+
+
+def load_door_profile(config: AgentConfig) -> DoorStationProfile:
+    profile = load_profile(config.profile)
+    if not isinstance(profile, DoorStationProfile):
+        raise ConfigError(
+            f"profile {profile.name} is a {profile.station} station; `edge-agent run` serves door "
+            "stations; fix: name a door-station profile in the agent config"
+        )
+    return profile
 
 
 def load_book_file(config: AgentConfig, path: Path, *, allow_unsigned: bool) -> DoorBook:

@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 PROFILE = "door-station-sim"
 SESSION_EVERY = timedelta(hours=3)
-MAX_SIM_SESSIONS = 500  # a bundle holds at most 2000; a long --forever run wraps round
+MAX_SIM_SESSIONS = 500  # a bundle holds at most 2000; after these, taps are already checked in
 NOSE = (222.0, 125.0)  # where the astronaut's nose is, in skimage.data.astronaut() pixels
 
 

@@ -9,4 +9,6 @@ say "ruff"
 say "mypy --strict"
 .venv/bin/mypy .
 say "pytest (unit, integration with private Mosquitto brokers and fresh PostgreSQL databases)"
-.venv/bin/pytest "$@"
+# One worker per core; a test module stays on one worker, so its module-scoped fixtures (the role
+# matrix's campus, a loaded face pipeline) are built once.
+.venv/bin/pytest -n auto --dist loadfile "$@"

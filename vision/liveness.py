@@ -41,6 +41,7 @@ REGISTRATION_STEPS = 40
 NOISE_RESIDUAL_GAIN = 0.5
 # Parameter steps below this (about 0.05 px at the chip's edge) count as converged.
 STEP_TOLERANCE = 1e-3
+GRID_STRIDE = 2
 # The largest parameter change per step (about 5 px at the chip's edge): damps overshoot.
 MAX_STEP = 0.1
 PARAMETERS = 8  # a homography with h22 fixed at 1
@@ -152,7 +153,8 @@ def homography_registration_residual(reference: Grey, moving: Grey) -> float:
     """
     size = reference.shape[0]
     centre, half = (size - 1) / 2, size / 2
-    inner = _inner(size)
+    # Every other pixel of the (already smoothed) inner area: a quarter of the work, the same fit.
+    inner = slice(_inner(size).start, _inner(size).stop, GRID_STRIDE)
     grid_y, grid_x = np.mgrid[inner, inner].astype(np.float64)
     u, v = ((grid_x - centre) / half).ravel(), ((grid_y - centre) / half).ravel()
     target = _normalised(reference[inner, inner]).ravel()

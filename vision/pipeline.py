@@ -17,6 +17,7 @@ from vision.decisions import Decision, LivenessCue, Reason
 from vision.detector import FaceDetection, FaceDetector
 from vision.embedder import FaceEmbedder
 from vision.errors import ConfigurationError
+from vision.eyes import EyeOpening
 from vision.images import RGBImage, check_rgb
 from vision.liveness import LivenessEvidence, LivenessPolicy, judge_liveness
 from vision.matching import Descriptor, FaceTemplates, MatchPolicy, compare
@@ -60,10 +61,12 @@ class FaceReading:
 
 @dataclass(frozen=True)
 class FaceLook:
-    """One usable face from one frame before embedding: where it was and its aligned chip."""
+    """One usable face from one frame before embedding: where it was, its aligned chip, and
+    how open its eyes are (measured only when the liveness policy asks for a blink)."""
 
     face: FaceDetection
     chip: RGBImage
+    eye_opening: float | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,11 @@ class FacePipeline:
         self.embedder = FaceEmbedder(self.models.embedder, self.settings.num_threads)
         spec = self.embedder.spec
         self.match = self.settings.match or MatchPolicy(spec.threshold, spec.margin)
+        self.eyes = (
+            EyeOpening(self.models.eyes, self.settings.num_threads)
+            if self.settings.liveness.blink
+            else None
+        )
 
     @property
     def model(self) -> str:
@@ -106,7 +114,9 @@ class FacePipeline:
         if refusal is not None:
             return refusal
         spec = self.embedder.spec
-        return FaceLook(chosen, align_face(frame, chosen, spec.chip_template, spec.chip_size))
+        chip = align_face(frame, chosen, spec.chip_template, spec.chip_size)
+        opening = None if self.eyes is None else self.eyes.opening(frame, chosen)
+        return FaceLook(chosen, chip, opening)
 
     def read(self, frame: RGBImage) -> FaceReading | Reason:
         """The chosen face's reading, or the reason this frame cannot be used."""
@@ -124,8 +134,9 @@ class FacePipeline:
         """Decide whether the frames show the live person whose templates are given.
 
         Templates given as FaceTemplates of another model are not compared (NO_TEMPLATES: the
-        person must be enrolled again for this model). `eye_openings`, one per usable frame,
-        feed the blink cue when the liveness policy asks for one.
+        person must be enrolled again for this model). When the liveness policy asks for a
+        blink, the eye openings are measured on every usable frame (the iris-landmark model),
+        unless the caller passes its own, one per usable frame, in `eye_openings`.
         """
         if isinstance(templates, FaceTemplates):
             if templates.model != self.model:
@@ -146,11 +157,12 @@ class FacePipeline:
             return Verification(
                 self._refuse(Counter(refusals).most_common(1)[0][0]), None, len(readings)
             )
+        measured = [r.eye_opening for r in readings if r.eye_opening is not None]
         evidence = judge_liveness(
             [r.chip for r in readings],
             policy,
             yaws=[signed_yaw_ratio(r.face) for r in readings],
-            eye_openings=eye_openings,
+            eye_openings=eye_openings or measured,
         )
         if not evidence.is_live:
             refusal = self._refuse(Reason.NOT_LIVE, evidence.failed_cue)

@@ -25,6 +25,7 @@ DEFAULT_MODELS_DIR = (
     PACKAGED_MODELS_DIR if (PACKAGED_MODELS_DIR / MANIFEST_NAME).is_file() else CHECKOUT_MODELS_DIR
 )
 DETECTOR_FILE = "face_detector_short_range.tflite"
+EYES_FILE = "iris_landmark.tflite"
 RUNTIME_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")
 
 
@@ -50,11 +51,17 @@ class VisionModels:
 
     detector: Path = DEFAULT_MODELS_DIR / DETECTOR_FILE
     embedder: Path = field(default_factory=_default_embedder_path)
+    # Loaded only when the liveness policy asks for a blink.
+    eyes: Path = DEFAULT_MODELS_DIR / EYES_FILE
 
     @classmethod
     def in_folder(cls, folder: Path, embedder_variant: str = "fp32") -> VisionModels:
         """The dlib embedder's files by variant (fp32, int8dr), as before models had names."""
-        return cls(folder / DETECTOR_FILE, folder / f"face_embedder_{embedder_variant}.tflite")
+        return cls(
+            folder / DETECTOR_FILE,
+            folder / f"face_embedder_{embedder_variant}.tflite",
+            folder / EYES_FILE,
+        )
 
     @classmethod
     def for_model(
@@ -63,7 +70,9 @@ class VisionModels:
         """The embedder chosen by its model name (a firmware profile's or the coordinator's
         setting), e.g. "sface-2021dec" or "dlib-resnet-v1"."""
         folder = folder or DEFAULT_MODELS_DIR
-        return cls(folder / DETECTOR_FILE, embedder_file(folder, model, variant))
+        return cls(
+            folder / DETECTOR_FILE, embedder_file(folder, model, variant), folder / EYES_FILE
+        )
 
 
 def runtime_name() -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.bundles.compile import (
@@ -35,7 +35,7 @@ from protocols import CommandName, ProtocolError, Sender, command_topic, encode
 from protocols.signing import content_hash, sign_bundle
 
 log = logging.getLogger(__name__)
-BATCH = 500
+BATCH = 100  # small rounds: the first devices get theirs while the rest are built
 
 
 @dataclass(frozen=True)
@@ -67,33 +67,77 @@ class Senders:
             return self._senders.setdefault(device_id, Sender(device_id))
 
 
+@dataclass(frozen=True)
+class Built:
+    """One device's build, to be recorded if nobody built it meanwhile."""
+
+    device_id: str
+    seen_stale: datetime | None
+    old_version: int
+    values: dict[str, object]
+    outgoing: Outgoing | None
+
+
 def build_stale(
     session: Session, settings: Settings, senders: Senders, now: datetime
 ) -> list[Outgoing]:
-    """Build every bundle due now; returns what to publish after the caller commits."""
-    due = list(
-        session.scalars(
-            select(BundleSync)
-            .where(
-                or_(
-                    BundleSync.stale_since <= now - timedelta(seconds=settings.bundle_debounce_s),
-                    BundleSync.valid_until
-                    <= now + timedelta(hours=settings.bundle_horizon_hours / 2),
-                )
+    """Build every bundle due now in one session (scripts, benchmarks); see `BundleBuilder`."""
+    return record_builds(session, compile_due(session, settings, senders, now))
+
+
+def compile_due(
+    session: Session, settings: Settings, senders: Senders, now: datetime
+) -> list[Built]:
+    """Compile, sign and encode the bundles due now; reads only, holds no row locks."""
+    due = session.execute(
+        select(BundleSync.device_id, BundleSync.stale_since, BundleSync.built_version)
+        .where(
+            or_(
+                BundleSync.stale_since <= now - timedelta(seconds=settings.bundle_debounce_s),
+                BundleSync.valid_until <= now + timedelta(hours=settings.bundle_horizon_hours / 2),
             )
-            .order_by(BundleSync.stale_since)
-            .limit(BATCH)
-            .with_for_update(skip_locked=True)  # several coordinators share the work
         )
-    )
+        .order_by(BundleSync.device_id)
+        .limit(BATCH)
+    ).all()
     if not due:
         return []
     active = ensure_active_key(session, settings.secret_key)
     signing = Signing(active.key_id, trusted_keys(session))
-    catalogue = read_catalogue(session, [sync.device_id for sync in due], now, rules_from(settings))
+    catalogue = read_catalogue(session, [row.device_id for row in due], now, rules_from(settings))
     build_round = _Round(settings, senders, now, signing, active, catalogue)
-    outgoing = [_build_one(session, sync, build_round) for sync in due]
-    return [message for message in outgoing if message is not None]
+    return [
+        _build_one(build_round, row.device_id, row.stale_since, row.built_version) for row in due
+    ]
+
+
+def record_builds(session: Session, builds: list[Built]) -> list[Outgoing]:
+    """Store the builds in a short transaction; returns what to publish after it commits.
+
+    A build is kept only if the device's version is still the one it was built on (another
+    coordinator did not build it meanwhile); the stale mark is cleared only if no change
+    came in during the build, else the device is built again in the next round.
+    """
+    outgoing = []
+    for build in sorted(builds, key=lambda item: item.device_id):  # the writers' lock order
+        result = session.execute(
+            update(BundleSync)
+            .where(
+                BundleSync.device_id == build.device_id,
+                BundleSync.built_version == build.old_version,
+            )
+            .values(
+                **build.values,
+                stale_since=case(
+                    (BundleSync.stale_since == build.seen_stale, None),
+                    else_=BundleSync.stale_since,
+                ),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) == 1 and build.outgoing is not None:
+            outgoing.append(build.outgoing)
+    return outgoing
 
 
 @dataclass(frozen=True)
@@ -108,10 +152,11 @@ class _Round:
     catalogue: Catalogue
 
 
-def _build_one(session: Session, sync: BundleSync, build: _Round) -> Outgoing | None:
-    device = build.catalogue.devices[sync.device_id]
-    sync.stale_since = None
-    version = sync.built_version + 1
+def _build_one(
+    build: _Round, device_id: str, seen_stale: datetime | None, old_version: int
+) -> Built:
+    device = build.catalogue.devices[device_id]
+    version = old_version + 1
     try:
         bundle = compile_bundle(
             build.catalogue,
@@ -126,19 +171,21 @@ def _build_one(session: Session, sync: BundleSync, build: _Round) -> Outgoing | 
         envelope = build.senders.for_device(device.id).sequenced(signed)
         body = encode(envelope, max_bytes=build.settings.max_bundle_bytes)
     except (BundleBuildError, ProtocolError) as error:
-        sync.build_problem = str(error)[:500]
-        sync.valid_until = None
         log.warning("bundle for %s not built: %s", device.id, error)
-        return None
+        problem: dict[str, object] = {"build_problem": str(error)[:500], "valid_until": None}
+        return Built(device_id, seen_stale, old_version, problem, None)
     site = build.catalogue.sites[device.site_id]
-    sync.built_version, sync.built_at, sync.built_hash = (
-        version,
-        build.now,
-        content_hash(signed.body),
-    )
-    sync.built_bytes, sync.signed, sync.valid_until = len(body), body, bundle.valid_until
-    sync.build_problem = None
-    return Outgoing(command_topic(site.code, device.id, CommandName.BUNDLE), body, retain=True)
+    values: dict[str, object] = {
+        "built_version": version,
+        "built_at": build.now,
+        "built_hash": content_hash(signed.body),
+        "built_bytes": len(body),
+        "signed": body,
+        "valid_until": bundle.valid_until,
+        "build_problem": None,
+    }
+    topic = command_topic(site.code, device.id, CommandName.BUNDLE)
+    return Built(device_id, seen_stale, old_version, values, Outgoing(topic, body, retain=True))
 
 
 class BundleBuilder:
@@ -171,8 +218,10 @@ class BundleBuilder:
     def run_once(self) -> int:
         """Build and publish what is due; returns how many bundles were published."""
         now = self._clock()
+        with self._sessions.begin() as session:  # a write only when the first key is made
+            builds = compile_due(session, self._settings, self._senders, now)
         with self._sessions.begin() as session:
-            outgoing = build_stale(session, self._settings, self._senders, now)
+            outgoing = record_builds(session, builds)
             expire_overdue(session, now)
         for message in outgoing:
             self._publisher.publish(message.topic, message.body, retain=message.retain)

@@ -95,6 +95,12 @@ class Catalogue:
     templates: dict[int, FaceTemplate]
     revoked_passes: list[str] | None
     _opened: dict[int, bytes | None] = field(default_factory=dict)
+    _card_key: bytes | None = None
+
+    def card_key(self, secret: SecretStr) -> bytes:
+        if self._card_key is None:
+            self._card_key = derive_key(secret, KeyPurpose.CARD_UIDS)
+        return self._card_key
 
     def template_bytes(self, user_id: int, secret: SecretStr) -> bytes | None:
         """A person's templates in the shared format, opened once per round."""
@@ -239,14 +245,14 @@ def compile_bundle(
     site = catalogue.sites[device.site_id]
     binding = _binding(catalogue, device, site)
     sessions = catalogue.sessions.get(device.room_id, []) if device.room_id else []
-    card_key = derive_key(secret, KeyPurpose.CARD_UIDS)
+    card_key = catalogue.card_key(secret)
     gate_rules = None
     if device.gate_id is not None:
         gate = catalogue.gates[device.gate_id]
         gate_rules = GateRules(
             zone=gate.zone,
             time_zone=site.time_zone,
-            pass_keys=signing.trusted,  # passes are signed by the same keys as bundles
+            pass_keys=signing.trusted,  # passes are signed by the same site keys as bundles
             revoked_passes=catalogue.revoked_passes or [],
         )
     return Bundle(

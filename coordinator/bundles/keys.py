@@ -43,6 +43,12 @@ def key_id_of(public_text: str) -> str:
 
 
 def add_key(session: Session, secret: SecretStr, now: datetime | None = None) -> SigningKey:
+    key = _new_key(session, secret, now)
+    downlink.mark_all_stale(session)
+    return key
+
+
+def _new_key(session: Session, secret: SecretStr, now: datetime | None) -> SigningKey:
     private = Ed25519PrivateKey.generate()
     public = public_key_text(private)
     key = SigningKey(
@@ -53,7 +59,6 @@ def add_key(session: Session, secret: SecretStr, now: datetime | None = None) ->
     )
     session.add(key)
     session.flush()
-    downlink.mark_all_stale(session)
     return key
 
 
@@ -79,8 +84,8 @@ def retire_key(session: Session, key_id: str, now: datetime | None = None) -> Si
 def ensure_active_key(session: Session, secret: SecretStr) -> ActiveKey:
     """The key that signs now; the first one is made and activated on first use."""
     row = active_key_row(session)
-    if row is None:
-        row = add_key(session, secret)
+    if row is None:  # the very first key: nothing was signed before, nothing to re-sign
+        row = _new_key(session, secret, None)
         row.activated_at = row.created_at
     return ActiveKey(row.key_id, _open(secret, row))
 
@@ -98,6 +103,10 @@ def active_key_row(session: Session) -> SigningKey | None:
         .order_by(SigningKey.activated_at.desc())
         .limit(1)
     ).first()
+
+
+def all_keys(session: Session) -> list[SigningKey]:
+    return list(session.scalars(select(SigningKey).order_by(SigningKey.created_at)))
 
 
 def trusted_keys(session: Session) -> list[PublicKey]:

@@ -136,6 +136,8 @@ class Event(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     replayed: Mapped[bool]
     late: Mapped[bool] = mapped_column(default=False)  # replayed, or filled a sequence gap
+    # Why the event could not become a domain record (unknown person, unregistered device, ...).
+    refusal: Mapped[str | None] = mapped_column(String(500))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 

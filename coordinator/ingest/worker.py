@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from coordinator.core.config import Settings
 from coordinator.ingest.metrics import IngestMetrics
 from coordinator.ingest.mqtt import Delivery, MqttSubscriber
+from coordinator.ingest.projections import project
 from coordinator.services import dead_letters, presence
 from coordinator.services.events import IngestReport, RawMessage, ingest
 
@@ -165,6 +166,7 @@ class IngestWorker:
                 max_bytes=self._settings.max_message_bytes,
                 now=self._clock(),
             )
+            project(session, report.new_events)
         self.metrics.observe(report, batch_size=len(batch), seconds=time.perf_counter() - started)
         if report.dead_letters:
             log.warning("%d message(s) dead-lettered", report.dead_letters)

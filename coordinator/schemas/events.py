@@ -22,4 +22,8 @@ class EventPublic(BaseModel):
     device_time: datetime
     received_at: datetime
     replayed: bool
+    late: bool = Field(description="Replayed from the outbox, or arrived after a later message.")
+    refusal: str | None = Field(
+        description="Why the event did not become a domain record (unknown person, device, ...)."
+    )
     payload: dict[str, Any]

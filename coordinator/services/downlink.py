@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from coordinator.db.enums import AssignmentStatus, CommandState
@@ -38,24 +38,45 @@ Snapshot = Mapping[str, Any] | None
 
 
 def mark_stale(session: Session, device_ids: Iterable[str], now: datetime | None = None) -> int:
-    """Mark these devices' bundles stale (keeping an earlier mark, which the debounce counts)."""
+    """Mark these devices' bundles stale as of now.
+
+    The mark is the time of the latest change: the builder waits until it is `debounce` old
+    (a burst of edits costs one build), and a change that lands while a bundle is being built
+    moves the mark, so the builder knows to build again. A few statements whatever the number
+    of devices: a change to a site touches all of them.
+    """
     wanted = set(device_ids)
     if not wanted:
         return 0
     moment = now or datetime.now(UTC)
-    known = {
-        row.device_id: row
-        for row in session.scalars(select(BundleSync).where(BundleSync.device_id.in_(wanted)))
-    }
-    existing = set(session.scalars(select(Device.id).where(Device.id.in_(wanted))))
-    for device_id in existing:
-        row = known.get(device_id)
-        if row is None:
-            session.add(BundleSync(device_id=device_id, stale_since=moment, built_version=0))
-        elif row.stale_since is None:
-            row.stale_since = moment
-    session.flush()
-    return len(existing)
+    devices = set(session.scalars(select(Device.id).where(Device.id.in_(wanted))))
+    tracked = set(
+        session.scalars(select(BundleSync.device_id).where(BundleSync.device_id.in_(devices)))
+    )
+    if devices - tracked:
+        session.execute(
+            insert(BundleSync),
+            [
+                {"device_id": device_id, "stale_since": moment, "built_version": 0}
+                for device_id in sorted(devices - tracked)
+            ],
+        )
+    if tracked:
+        # Lock in device order, as ingest and the builder do, so concurrent writers never
+        # wait on each other in a cycle (PostgreSQL would abort one as a deadlock).
+        session.execute(
+            select(BundleSync.device_id)
+            .where(BundleSync.device_id.in_(tracked))
+            .order_by(BundleSync.device_id)
+            .with_for_update()
+        )
+        session.execute(
+            update(BundleSync)
+            .where(BundleSync.device_id.in_(tracked))
+            .values(stale_since=moment)
+            .execution_options(synchronize_session=False)
+        )
+    return len(devices)
 
 
 def mark_changed(
@@ -152,8 +173,11 @@ _FINDERS: dict[str, Finder] = {
 
 
 def apply_replies(session: Session, envelopes: Iterable[Envelope], now: datetime) -> None:
-    """Fold bundle acks and command results into sync state; repeating one changes nothing."""
-    for envelope in envelopes:
+    """Fold bundle acks and command results into sync state; repeating one changes nothing.
+
+    In device order, the order every writer of sync rows locks them in.
+    """
+    for envelope in sorted(envelopes, key=lambda item: item.device_id):
         payload = envelope.payload
         if isinstance(payload, BundleAck):
             _apply_bundle_ack(session, envelope.device_id, payload, now)

@@ -38,6 +38,7 @@ class IngestReport:
     dead_letters: int
     stored_by_kind: Counter[str] = field(default_factory=Counter)
     dead_by_reason: Counter[str] = field(default_factory=Counter)
+    new_events: list[tuple[int, Envelope]] = field(default_factory=list)  # (row id, envelope)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ def ingest(
         dead_letters=sum(dead_by_reason.values()),
         stored_by_kind=Counter(item.envelope.payload.type for item in new.values()),
         dead_by_reason=dead_by_reason,
+        new_events=[(event_id, item.envelope) for event_id, item in new.items()],
     )
 
 
@@ -142,16 +144,21 @@ def _event_row(item: _Readable, received_at: datetime) -> dict[str, object]:
 def _insert_new(
     session: Session, readable: list[_Readable], received_at: datetime
 ) -> dict[int, _Readable]:
-    """Insert, skipping (device_id, message_id) pairs already stored; the new ones by row id."""
+    """Insert, skipping (device_id, message_id) pairs already stored; the new ones by row id.
+
+    One cached statement run over the batch's rows (SQLAlchemy's "insertmanyvalues"), rather
+    than a statement with the rows inlined, which would be compiled anew for every batch.
+    """
     if not readable:
         return {}
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = (
         insert(Event)
-        .values([_event_row(item, received_at) for item in readable])
         .on_conflict_do_nothing(index_elements=["device_id", "message_id"])
         .returning(Event.id, Event.device_id, Event.message_id)
     )
     by_key = {(i.envelope.device_id, i.envelope.message_id): i for i in readable}
-    return {row.id: by_key[(row.device_id, row.message_id)] for row in session.execute(statement)}
+    rows = [_event_row(item, received_at) for item in by_key.values()]
+    result = session.execute(statement, rows, execution_options={"synchronize_session": False})
+    return {row.id: by_key[(row.device_id, row.message_id)] for row in result}

@@ -15,6 +15,11 @@ from coordinator.services.scope import Scope
 WINDOW_MESSAGE = "valid_until must be after valid_from"
 
 
+def find_pass(session: Session, pass_id: int, *, scope: Scope) -> StudentPass:
+    """The pass, if the caller's scope may see it; NotFoundError otherwise."""
+    return records.find(session, StudentPass, pass_id, scope=scope, placement=None, what="pass")
+
+
 def issue_pass(session: Session, *, data: s.PassCreate, actor: Actor, scope: Scope) -> StudentPass:
     if data.valid_until <= data.valid_from:
         raise InvalidInputError(WINDOW_MESSAGE, field="valid_until")

@@ -113,10 +113,6 @@ def update_device(
     session: Session, device: Device, *, changes: s.DeviceUpdate, actor: Actor, scope: Scope
 ) -> Device:
     values = records.given(changes, Device)
-    if values.get("room_id") is not None:
-        values.setdefault("gate_id", None)  # moving to a room leaves the gate, and vice versa
-    elif values.get("gate_id") is not None:
-        values.setdefault("room_id", None)
     return records.update(
         session, device, values, actor=actor, scope=scope, placement=DEVICES, what="device"
     )

@@ -68,9 +68,8 @@ def _lock_highs(session: Session, keys: list[Key]) -> dict[Key, int]:
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     session.execute(
-        insert(DeviceSequence)
-        .values([{"device_id": d, "boot_id": b, "high_seq": 0} for d, b in keys])
-        .on_conflict_do_nothing(index_elements=["device_id", "boot_id"])
+        insert(DeviceSequence).on_conflict_do_nothing(index_elements=["device_id", "boot_id"]),
+        [{"device_id": d, "boot_id": b, "high_seq": 0} for d, b in keys],
     )
     rows = session.execute(
         select(DeviceSequence.device_id, DeviceSequence.boot_id, DeviceSequence.high_seq)

@@ -9,6 +9,7 @@ code; the first refusal wins. The station is pure apart from its parts, its cloc
 """
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -144,6 +145,7 @@ class DoorStation:
         wall_clock: Callable[[], datetime],
         monotonic: Callable[[], float] = time.monotonic,
         evidence_dir: Path | None = None,
+        when_unlocking: Callable[[float], object] | None = None,
     ) -> None:
         self.parts = parts
         self._book = book
@@ -154,6 +156,7 @@ class DoorStation:
         self._now = wall_clock
         self._monotonic = monotonic
         self._evidence_dir = evidence_dir
+        self.when_unlocking = when_unlocking
 
     def serve(self, timeout_s: float) -> DoorDecision | None:
         """Wait up to `timeout_s` for a card and handle it; None if no card came."""
@@ -215,7 +218,8 @@ class DoorStation:
         templates = attempt.person.templates()  # opened in memory for this attempt only
         verification = self._verifier.verify(attempt.frames, templates)
         distance = verification.decision.distance
-        attempt.face_distance = None if distance is None else round(max(distance, 0.0), 4)
+        if distance is not None and math.isfinite(distance):  # the wire refuses NaN and inf
+            attempt.face_distance = round(max(distance, 0.0), 4)
         code = face_reason_code(verification.decision.reason)
         return None if code is ReasonCode.OK else code
 
@@ -260,6 +264,8 @@ class DoorStation:
         parts = self.parts
         try:
             if decision.is_accepted:
+                if self.when_unlocking is not None:  # the door watch: this opening is granted
+                    self.when_unlocking(self.policy.relay_hold_s)
                 parts.relay.pulse(self.policy.relay_hold_s)
                 parts.green.blink(self.policy.relay_hold_s, 0.0, times=1)
                 parts.buzzer.play(Beeps.ACCEPTED)

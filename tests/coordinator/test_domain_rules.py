@@ -20,6 +20,7 @@ from coordinator.schemas.people import UserCreate, UserUpdate
 from coordinator.services import assignments, users
 from coordinator.services.accounts import Invitations
 from coordinator.services.audit import Actor
+from coordinator.services.exams import ELSEWHERE_MESSAGE
 from coordinator.services.places import GEOFENCE_MESSAGE
 from coordinator.services.scope import Scope
 from coordinator.services.users import BUILDINGS_MESSAGE, LAST_ADMIN_MESSAGE, SELF_MESSAGE
@@ -212,6 +213,17 @@ def test_a_change_may_not_leave_half_a_geofence(api: Api) -> None:
     assert whole.status_code == 200 and whole.json()["latitude"] is None
     again = api.client.patch(url, headers=api.as_(A), json={"latitude": 52.1})
     assert again.status_code == 422
+
+
+# --- exams ----------------------------------------------------------------------------------------
+
+
+def test_a_manager_changes_only_exams_held_wholly_in_their_buildings(api: Api) -> None:
+    url = f"/api/v1/exams/{api.campus.exam.id}"  # held in the manager's building and another
+    renamed = api.client.patch(url, headers=api.as_(M), json={"title": "Maths"})
+    assert renamed.status_code == 403 and renamed.json()["message"] == ELSEWHERE_MESSAGE
+    assert api.client.delete(url, headers=api.as_(M)).status_code == 403
+    assert api.client.patch(url, headers=api.as_(A), json={"title": "Maths"}).status_code == 200
 
 
 # --- admins ---------------------------------------------------------------------------------------

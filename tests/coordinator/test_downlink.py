@@ -9,10 +9,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy import select
 
 from coordinator.bundles import keys
-from coordinator.bundles.builder import BundleBuilder, Senders
+from coordinator.bundles.builder import BundleBuilder, Senders, compile_due, record_builds
 from coordinator.core.keys import KeyPurpose, card_uid_hash, derive_key
 from coordinator.db import models as m
 from coordinator.db.enums import CommandState, Role
+from coordinator.services import downlink
 from coordinator.services.commands import expire_overdue
 from coordinator.services.downlink import behind_devices
 from coordinator.services.events import RawMessage, ingest
@@ -348,3 +349,22 @@ def test_a_config_change_within_the_thresholds_is_sent(sqlite_api: Api) -> None:
         settings={"face_distance_max": 0.5},
     )  # fmt: skip
     assert status == 201 and command["params"] == {"settings": {"face_distance_max": 0.5}}
+
+
+def test_a_change_during_a_build_is_built_again(sqlite_api: Api) -> None:
+    api = sqlite_api
+    device_id = api.campus.own.device.id
+    _register_key(api, device_id)
+    settings = api.settings.model_copy(update={"bundle_debounce_s": 0.0})
+    now = START - timedelta(hours=1)
+    with api.sessions.begin() as session:
+        builds = compile_due(session, settings, Senders(), now)
+    with api.sessions.begin() as session:  # an edit lands while the bundle is being signed
+        downlink.mark_stale(session, [device_id], now=now + timedelta(seconds=1))
+    with api.sessions.begin() as session:
+        assert len(record_builds(session, builds)) == 1
+    sync = _sync(api, device_id)
+    assert sync is not None and sync.built_version == 1 and sync.stale_since is not None
+    publisher = FakePublisher()
+    assert _builder(api, publisher, now + timedelta(seconds=2)).run_once() == 1
+    assert _bundle_from(api, publisher.sent[-1][1], device_id).version == 2

@@ -122,7 +122,6 @@ def test_a_pass_without_a_pass_id_asks_to_be_reissued(api: Api) -> None:
 
 
 def test_a_security_officer_rotates_keys_from_the_command_line(sqlite_url: str) -> None:
-    """The downlink's `bundles rotate` steps, read as what gates trust for passes."""
     from typer.testing import CliRunner
 
     from coordinator.cli import app
@@ -132,16 +131,22 @@ def test_a_security_officer_rotates_keys_from_the_command_line(sqlite_url: str) 
     cli = CliRunner()
 
     def run(*args: str) -> str:
-        result = cli.invoke(app, ["bundles", *args, "--database-url", sqlite_url])
+        result = cli.invoke(app, ["keys", *args, "--database-url", sqlite_url])
         assert result.exit_code == 0, result.output
         return result.output
 
-    (first,) = [line.split()[0] for line in run("keys").splitlines()]  # made on first use
-    second = run("rotate", "add").split()[1]
-    assert [line.split()[0] for line in run("keys").splitlines()] == [first, second]
-    run("rotate", "activate", second)
-    run("rotate", "retire", first)
-    assert [line.split()[0] for line in run("keys").splitlines()] == [second]
+    first = run("add").split()[1].rstrip(";")
+    run("activate", first)
+    second = run("add").split()[1].rstrip(";")
+    assert [line.split()[0] for line in run("list").splitlines()] == [first, second]  # oldest first
+    refused = cli.invoke(app, ["keys", "retire", first, "--database-url", sqlite_url])
+    assert refused.exit_code == 1 and "activate another key first" in refused.output
+    run("activate", second)
+    run("retire", first)
+    states = dict(line.split()[:2] for line in run("list").splitlines())
+    assert states == {first: "retired", second: "active"}
+    unknown = cli.invoke(app, ["keys", "activate", "nope", "--database-url", sqlite_url])
+    assert unknown.exit_code == 1 and "no signing key" in unknown.output
 
 
 def test_a_printed_pass_opens_the_gate_whose_bundle_the_builder_signed(sqlite_api: Api) -> None:

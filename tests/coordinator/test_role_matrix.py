@@ -314,7 +314,7 @@ DESIGN: dict[tuple[str, str], Cell] = {
     ("GET", "/api/v1/exams"): Cell((A, M), listing("/exams")),
     ("POST", "/api/v1/exams"): Cell((A, M), body("/exams", lambda a, s: {"code": f"e-{_n()}", "title": "E"})),
     ("GET", "/api/v1/exams/{record_id}"): Cell((A, M), item("/exams/{}", lambda a, s: a.campus.exam.id)),
-    ("PATCH", "/api/v1/exams/{record_id}"): Cell((A, M), body("/exams/{}", lambda a, s: {"title": "Maths"}, lambda a, s: a.campus.exam.id)),
+    ("PATCH", "/api/v1/exams/{record_id}"): Cell((A, M), body("/exams/{}", lambda a, s: {"title": "Maths"}, lambda a, s: _add(a, m.Exam(code=f"p-{_n()}", title="P")))),
     ("DELETE", "/api/v1/exams/{record_id}"): Cell((A, M), item("/exams/{}", lambda a, s: _add(a, m.Exam(code=f"d-{_n()}", title="D")))),
     ("GET", "/api/v1/exam-sessions"): Cell((A, M, S), listing("/exam-sessions"), scoped=True, listed="session"),
     ("POST", "/api/v1/exam-sessions"): Cell((A, M), body("/exam-sessions", lambda a, s: {"exam_id": a.campus.exam.id, "room_id": s.room.id, "starts_at": (START + timedelta(days=400 + _n())).isoformat(), "ends_at": (START + timedelta(days=401 + _n())).isoformat()}), scoped=True),

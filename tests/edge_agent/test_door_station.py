@@ -329,3 +329,14 @@ def test_with_the_real_face_pipeline_a_live_head_checks_in_and_a_photo_does_not(
         rig.parts.camera.show(*frames)  # type: ignore[attr-defined]
         outcomes.append(rig.tap().reason)
     assert outcomes == [ReasonCode.OK, ReasonCode.NOT_LIVE]
+
+
+@pytest.mark.parametrize("distance", [float("nan"), float("inf"), -0.5])
+def test_a_strange_distance_from_the_verifier_never_breaks_the_event(
+    tmp_path: Path, distance: float
+) -> None:
+    rig = Rig(tmp_path)
+    rig.verifier.reason, rig.verifier.distance = Reason.NO_MATCH, distance
+    assert rig.tap().reason is ReasonCode.FACE_MISMATCH
+    recorded = _refusal(rig).face_distance
+    assert recorded is None or recorded == 0.0

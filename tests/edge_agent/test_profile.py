@@ -55,6 +55,13 @@ def test_vision_receives_the_profile_thresholds(tmp_path: Path) -> None:
     assert settings.liveness.strength is LivenessStrength.STRICT
 
 
+def test_a_display_asks_liveness_for_a_head_turn(tmp_path: Path) -> None:
+    assert not load_profile(write(tmp_path, SIM)).vision_settings().liveness.head_turn
+    text = SIM.replace("features:\n", "features:\n  display: true\n  blink_check: true\n", 1)
+    liveness = load_profile(write(tmp_path, text)).vision_settings().liveness
+    assert liveness.head_turn and liveness.blink
+
+
 def test_geofence_radius_defaults_to_100_m(tmp_path: Path) -> None:
     text = SIM.replace("  geofence_radius_m: 100\n", "")
     assert "geofence_radius_m" not in text

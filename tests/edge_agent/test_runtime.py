@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edge_agent.app import App, Step
@@ -98,7 +99,7 @@ def test_the_app_starts_in_order_and_stops_in_reverse(tmp_path: Path) -> None:
     agent, links = _agent(tmp_path)
     app = agent.app()
     app.start()
-    assert app.started == ["store", "hardware", "face models", "link", "station"]
+    assert app.started == ["store", "hardware", "face models", "link", "station", "tamper watch"]
     assert links.link is not None and links.link.filters == [device_command_filter(SITE, DEVICE)]
     app.stop()
     assert app.started == []
@@ -267,3 +268,53 @@ def test_the_sim_profile_is_a_door_profile() -> None:
         device_id=DEVICE, site=SITE, profile="door-station-sim", data_dir=Path("/nonexistent")
     )
     assert isinstance(load_door_profile(config), DoorStationProfile)
+
+
+def _violations(links: Links) -> list[str]:
+    assert links.link is not None
+    return [
+        decode(message.body).payload.detail or ""  # type: ignore[union-attr]
+        for message in links.link.on(event_topic(SITE, DEVICE, EventKind.VIOLATION))
+    ]
+
+
+def test_a_door_forced_open_is_reported_and_a_granted_one_is_not(tmp_path: Path) -> None:
+    agent, links = _agent(tmp_path)
+    app = agent.app()
+    app.start()
+    try:
+        assert agent.parts is not None and agent.station is not None
+        contact = agent.parts.pin_factory.pin(24)  # the sim profile's reed switch, pulled up
+        agent.parts.reader.present(CARD)  # type: ignore[union-attr]
+        assert agent.station.serve(0).is_accepted  # type: ignore[union-attr]
+        contact.drive_high()  # opened within the granted pulse
+        contact.drive_low()
+        agent.report_tamper()
+        granted = [v for v in _violations(links) if v.startswith("door_")]
+        contact.drive_high()  # opened again with no decision: forced
+        agent.report_tamper()
+        assert agent.uplink is not None and agent.uplink.wait_drained(5)
+    finally:
+        app.stop()
+    assert granted == []
+    forced = [v for v in _violations(links) if v.startswith("door_forced_open")]
+    assert len(forced) == 1
+
+
+def test_a_covered_camera_is_reported_as_tamper(tmp_path: Path) -> None:
+    agent, links = _agent(tmp_path)
+    app = agent.app()
+    app.start()
+    try:
+        assert agent.parts is not None
+        camera = agent.parts.camera
+        assert camera is not None
+        camera.show(np.zeros((480, 640, 3), dtype=np.uint8))  # type: ignore[attr-defined]
+        for _ in range(5):  # a finding needs several frames in a row
+            assert agent.tamper is not None
+            agent.tamper._camera_due = 0.0
+            agent.report_tamper()
+        assert agent.uplink is not None and agent.uplink.wait_drained(5)
+    finally:
+        app.stop()
+    assert any(v.startswith("camera_covered") for v in _violations(links))

@@ -35,18 +35,40 @@ class Fleet:
             self.clients[device_id] = client
         self.sent = 0
 
-    def publish(self, per_device: int) -> None:
+    def publish(self, per_device: int, deadline_s: float = 120) -> None:
+        """Send, and send again whatever the broker did not acknowledge (as an outbox would).
+
+        A resend carries the same message id, so the coordinator stores it once.
+        """
         pending = []
         for _ in range(per_device):
             for device_id, sender in self.senders.items():
                 envelope = sender.sequenced(
-                    Attendance(action=AttendanceAction.CHECK_IN, person_ref="p1")
+                    Attendance(action=AttendanceAction.CHECK_IN, person_ref="user-1")
                 )
-                body = encode(envelope)
-                pending.append(self.clients[device_id].publish(topic_for(SITE, envelope), body, 1))
-        for info in pending:
-            info.wait_for_publish(30)
-        self.sent += len(pending)
+                pending.append((device_id, topic_for(SITE, envelope), encode(envelope)))
+        deadline = time.monotonic() + deadline_s
+        while pending:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(pending)} messages never acknowledged")
+            pending = self._send(pending)
+        self.sent += per_device * len(self.senders)
+
+    def _send(self, messages: list[tuple[str, str, bytes]]) -> list[tuple[str, str, bytes]]:
+        """One round: publish all, wait for each PUBACK; returns those to send again."""
+        sent = [(m, self.clients[m[0]].publish(m[1], m[2], qos=1)) for m in messages]
+        again = []
+        for message, info in sent:
+            try:
+                info.wait_for_publish(10)
+            except (RuntimeError, ValueError):
+                again.append(message)
+                continue
+            if not info.is_published():
+                again.append(message)
+        if again:
+            threading.Event().wait(0.5)  # the broker is away: give it a moment to return
+        return again
 
     def close(self) -> None:
         for client in self.clients.values():

@@ -142,6 +142,7 @@ MAX_VERSIONS_214 = {
     # tflite-runtime 2.14 and checks its descriptors, which proves 2.14 has it.
     "DEQUANTIZE": 3,
     "REVERSE_V2": 1,
+    "PRELU": 1,
     "MUL": 1,
     "NEG": 1,
     "L2_NORMALIZATION": 1,

@@ -24,12 +24,13 @@ COMPAT_PYTHON = COMPAT_VENV / "bin/python"
 SETUP_SCRIPT = REPO_ROOT / "scripts/setup-vision-compat.sh"
 
 
-def test_the_four_models_are_committed() -> None:
+def test_the_five_models_are_committed() -> None:
     assert [m.name for m in MODELS] == [
         "face_detector_short_range.tflite",
         "face_embedder_fp32.tflite",
         "face_embedder_int8dr.tflite",
         "face_embedder_sface_fp16.tflite",
+        "iris_landmark.tflite",
     ]
     # Reasonably small to commit (SFace fp32 would be 38.6 MB: the fp16 file is shipped).
     assert all(m.stat().st_size < 25_000_000 for m in MODELS)

@@ -22,6 +22,7 @@ BUILTIN_NAMES = {
     34: "PAD",
     40: "MEAN",
     41: "SUB",
+    54: "PRELU",
     59: "NEG",
     105: "REVERSE_V2",
     114: "QUANTIZE",

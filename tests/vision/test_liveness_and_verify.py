@@ -258,3 +258,33 @@ def test_vision_imports_none_of_the_other_components() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.fixture(scope="module")
+def asks_blink() -> FacePipeline:
+    return FacePipeline(settings=VisionSettings(liveness=LivenessPolicy(blink=True)))
+
+
+def test_the_iris_model_sees_eyes_close(asks_blink: FacePipeline, astronaut: np.ndarray) -> None:
+    looked = asks_blink.look(astronaut)
+    assert not isinstance(looked, Reason) and looked.eye_opening is not None
+    closed = blinked(astronaut, looked.face.keypoints[:2], looked.face.eye_distance)
+    shut = asks_blink.look(closed)
+    assert not isinstance(shut, Reason) and shut.eye_opening is not None
+    assert 0.18 < looked.eye_opening < 0.35  # open eyes, in eye widths
+    assert shut.eye_opening < 0.5 * looked.eye_opening
+
+
+def test_the_blink_cue_passes_a_blink_and_refuses_a_stare(
+    asks_blink: FacePipeline, astronaut: np.ndarray, own_template: np.ndarray
+) -> None:
+    reading = asks_blink.read(astronaut)
+    assert isinstance(reading, FaceReading)
+    closed = blinked(astronaut, reading.face.keypoints[:2], reading.face.eye_distance)
+    blink = asks_blink.verify([astronaut, closed, astronaut], [own_template])
+    assert blink.decision.reason is Reason.MATCH, blink.liveness
+    turning = [rotated_head_frame(astronaut, yaw, ASTRONAUT_NOSE) for yaw in (0, 12, -12)]
+    stare = asks_blink.verify(turning, [own_template])
+    assert stare.decision.failed_cue is LivenessCue.NO_BLINK  # alive, but no blink was seen
+    still = asks_blink.verify(tilted_print_attempt(astronaut, 20, 3, seed=5), [own_template])
+    assert still.decision.failed_cue is LivenessCue.FLAT

@@ -5,11 +5,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Response
 
 from coordinator.api.deps import ScopeDep, SessionDep, SettingsDep, allow
-from coordinator.api.routes.records import PASSES
 from coordinator.bundles.passes import pass_pdf, pass_text, qr_png
 from coordinator.db.enums import Role
 from coordinator.db.models import Student
 from coordinator.schemas.common import Id
+from coordinator.services.passes import find_pass
 
 A, M = Role.ADMIN, Role.MANAGER
 router = APIRouter(prefix="/passes", tags=["passes"])
@@ -29,7 +29,7 @@ _PDF: dict[int | str, dict[str, Any]] = {
 )
 def pass_qr(pass_id: Id, session: SessionDep, scope: ScopeDep, settings: SettingsDep) -> Response:
     """The pass's QR code, signed by the active key; 409 for a revoked pass or no key yet."""
-    student_pass = PASSES.find(session, pass_id, scope)
+    student_pass = find_pass(session, pass_id, scope=scope)
     text = pass_text(session, settings.secret_key, student_pass)
     return Response(qr_png(text), media_type="image/png")
 
@@ -44,7 +44,7 @@ def pass_print(
     pass_id: Id, session: SessionDep, scope: ScopeDep, settings: SettingsDep
 ) -> Response:
     """A printable pass: the code and, beside it, the student's name, number, zones and dates."""
-    student_pass = PASSES.find(session, pass_id, scope)
+    student_pass = find_pass(session, pass_id, scope=scope)
     text = pass_text(session, settings.secret_key, student_pass)
     student = session.get_one(Student, student_pass.student_id)
     return Response(pass_pdf(text, student, student_pass), media_type="application/pdf")

@@ -1,4 +1,4 @@
-"""Ingest delivery: bounded dead letters, late events, sequence gaps and device presence.
+"""Ingest delivery: bounded dead letters, late and refused events, sequence gaps, presence.
 
 Revision ID: 0006
 Revises: 0003
@@ -21,6 +21,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("late", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+        batch_op.add_column(sa.Column("refusal", sa.String(500), nullable=True))
     with op.batch_alter_table("dead_letters", schema=None) as batch_op:
         batch_op.add_column(sa.Column("size", sa.Integer(), nullable=False, server_default="0"))
         batch_op.create_index("ix_dead_letters_received_at", ["received_at"])
@@ -67,4 +68,5 @@ def downgrade() -> None:
         batch_op.drop_index("ix_dead_letters_received_at")
         batch_op.drop_column("size")
     with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.drop_column("refusal")
         batch_op.drop_column("late")

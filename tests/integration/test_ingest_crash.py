@@ -1,0 +1,173 @@
+"""Crash tests: the ingest process, the broker or the database fails in the middle of a stream.
+
+Real Mosquitto (persistence on), real PostgreSQL, `coordinator ingest` as real processes, and
+simulated devices that resend what the broker did not acknowledge. Each test ends with every
+event stored exactly once and no open sequence gap. The suite runs CAMPUS_CRASH_EVENTS events
+(default 3,000, so that it stays fast); `CAMPUS_CRASH_EVENTS=20000` runs the full issue size.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from coordinator.db.migrate import upgrade
+from coordinator.db.session import make_engine, make_sessionmaker
+from tests.fixtures.broker import COORDINATOR_USER, Broker, BrokerFactory
+from tests.fixtures.postgres import ADMIN_DSN
+from tests.integration.fleet import SITE, Fleet, stored, wait_until
+
+pytestmark = pytest.mark.integration
+
+EVENTS = int(os.environ.get("CAMPUS_CRASH_EVENTS", "3000"))
+DEVICES = [f"door-{n:02d}" for n in range(1, 11)]
+PER_DEVICE = EVENTS // len(DEVICES)
+
+
+class IngestProcess:
+    """`coordinator ingest` as systemd runs it: `start`, `kill` (SIGKILL), `stop` (SIGTERM)."""
+
+    def __init__(self, broker: Broker, database_url: str, user: str, log: Path) -> None:
+        self.env = os.environ | {
+            "COORDINATOR_DATABASE_URL": database_url,
+            "COORDINATOR_MQTT_PORT": str(broker.port),
+            "COORDINATOR_MQTT_USERNAME": user,
+            "COORDINATOR_MQTT_PASSWORD": broker.users[user],
+            "COORDINATOR_MQTT_CLIENT_ID": user
+            if user != COORDINATOR_USER
+            else "coordinator-ingest-1",
+            "COORDINATOR_SITE": SITE,
+        }
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        connections = self.log.read_text().count("ingest connected") if self.log.exists() else 0
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "coordinator", "ingest"],
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(
+            lambda: self.log.read_text().count("ingest connected") > connections,
+            f"ingest did not connect: {self.log}",
+            timeout=30,
+        )
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(20)
+
+
+@pytest.fixture
+def pg_sessions(postgres_url: str) -> Iterator[sessionmaker[Session]]:
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def broker(broker_factory: BrokerFactory) -> Broker:
+    return broker_factory(
+        auth=True, persistence=True, device_ids=DEVICES, worker_accounts=["coordinator-ingest-2"]
+    )
+
+
+def _stream_with_fault(
+    broker: Broker, sessions: sessionmaker[Session], fault: Callable[[], None]
+) -> None:
+    """Publish EVENTS in the background; when a third is stored, inject the fault."""
+    fleet = Fleet(broker, DEVICES)
+    failures: list[BaseException] = []
+
+    def publish() -> None:
+        try:
+            fleet.publish(PER_DEVICE, deadline_s=300)
+        except BaseException as error:
+            failures.append(error)
+
+    publisher = threading.Thread(target=publish)
+    publisher.start()
+    try:
+        wait_until(lambda: stored(sessions)[0] >= EVENTS // 3, "a third never arrived")
+        fault()
+    finally:
+        publisher.join(300)
+        fleet.close()
+    assert not failures, failures
+    wait_until(lambda: stored(sessions)[0] >= EVENTS, "events missing", timeout=180)
+
+
+def test_the_ingest_process_is_killed_and_restarted(
+    broker: Broker, postgres_url: str, pg_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    worker = IngestProcess(broker, postgres_url, COORDINATOR_USER, tmp_path / "ingest.log")
+    worker.start()
+
+    def kill_and_restart() -> None:
+        worker.kill()
+        worker.start()
+
+    try:
+        _stream_with_fault(broker, pg_sessions, kill_and_restart)
+    finally:
+        worker.stop()
+    assert stored(pg_sessions) == (EVENTS, EVENTS, 0)
+
+
+def test_the_database_refuses_connections_for_a_while(
+    broker: Broker, postgres_url: str, pg_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    worker = IngestProcess(broker, postgres_url, COORDINATOR_USER, tmp_path / "ingest.log")
+    worker.start()
+    name = make_url(postgres_url).database
+
+    def refuse_then_allow() -> None:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+            threading.Event().wait(3)  # the outage: the worker must wait, unacked
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+    try:
+        _stream_with_fault(broker, pg_sessions, refuse_then_allow)
+    finally:
+        worker.stop()
+    assert stored(pg_sessions) == (EVENTS, EVENTS, 0)
+    assert "database unreachable" in (tmp_path / "ingest.log").read_text()
+
+
+def test_the_broker_is_killed_and_restarted(
+    broker: Broker, postgres_url: str, pg_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    worker = IngestProcess(broker, postgres_url, COORDINATOR_USER, tmp_path / "ingest.log")
+    worker.start()
+
+    def kill_broker() -> None:
+        broker.kill()
+        broker.start()
+
+    try:
+        _stream_with_fault(broker, pg_sessions, kill_broker)
+    finally:
+        worker.stop()
+    assert stored(pg_sessions) == (EVENTS, EVENTS, 0)
