@@ -147,3 +147,52 @@ def test_a_security_officer_rotates_keys_from_the_command_line(sqlite_url: str) 
     assert states == {first: "retired", second: "active"}
     unknown = cli.invoke(app, ["keys", "activate", "nope", "--database-url", sqlite_url])
     assert unknown.exit_code == 1 and "no signing key" in unknown.output
+
+
+def test_a_printed_pass_opens_the_gate_whose_bundle_the_builder_signed(sqlite_api: Api) -> None:
+    """Coordinator to gate without the broker: print, build the gate's bundle, decide."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from coordinator.bundles.builder import BundleBuilder, Senders
+    from coordinator.db.enums import DeviceStatus
+    from coordinator.services.downlink import mark_stale
+    from edge_agent.stations.gate_book import open_gate_book
+    from protocols import SignedBundle, decode
+    from protocols.sealing import public_key_text
+    from protocols.signing import check_bundle
+    from tests.coordinator.test_downlink import FakePublisher
+    from tests.edge_agent.stations.gate_kit import HandClock, make_gate
+
+    api, device_key = sqlite_api, X25519PrivateKey.generate()
+    with api.sessions() as session:
+        gate = session.get_one(m.Gate, api.campus.own.gate.id)
+        session.add(
+            m.Device(
+                id="gate-a",
+                site_id=gate.site_id,
+                gate_id=gate.id,
+                profile="gate-station",
+                status=DeviceStatus.ACTIVE,
+                public_key=public_key_text(device_key),
+            )
+        )
+        session.flush()
+        mark_stale(session, ["gate-a"])
+        session.commit()
+    publisher = FakePublisher()
+    settings = api.settings.model_copy(update={"bundle_debounce_s": 0.0})
+    builder = BundleBuilder(settings, api.sessions, publisher, Senders(), clock=lambda: NOW)
+    assert builder.run_once() >= 1
+    body = next(body for topic, body, _ in publisher.sent if "/gate-a/" in topic)
+    signed = decode(body, max_bytes=settings.max_bundle_bytes).payload
+    assert isinstance(signed, SignedBundle)
+    with api.sessions() as session:
+        trusted = {k.key_id: read_public_key(k.public_key) for k in keys.trusted_keys(session)}
+    bundle = check_bundle(signed, trusted_keys=trusted, device_id="gate-a", held_version=None)
+    assert bundle.gate is not None
+    assert [k.key_id for k in bundle.gate.pass_keys] == list(trusted)
+
+    station = make_gate(open_gate_book(bundle, device_key), clock=HandClock(now=NOW)).station
+    decision = station.present_code(_scan(api, _printable(api)))
+    assert decision is not None and decision.reason is ReasonCode.OK
+    assert decision.subject_ref == f"student-{api.campus.student.id}"
