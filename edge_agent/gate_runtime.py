@@ -21,14 +21,13 @@ from edge_agent.errors import ConfigError
 from edge_agent.hardware.factory import StationParts, build_parts
 from edge_agent.link.base import Received
 from edge_agent.profile import GateStationProfile, load_profile
-from edge_agent.runtime import (
+from edge_agent.runtime import read_bundle_file, run_door_station
+from edge_agent.station_runtime import (
     SERVE_SLICE_S,
     LinkFactory,
     heartbeat,
     make_uplink,
     note_command,
-    read_bundle_file,
-    run_door_station,
     start_uplink,
 )
 from edge_agent.stations.gate import GateOutputs, GateSettings, GateStation

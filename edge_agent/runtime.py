@@ -8,7 +8,6 @@ this loop, so a station stuck in a driver is restarted by systemd.
 """
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -18,7 +17,6 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from edge_agent import __version__
 from edge_agent.app import App, Step
 from edge_agent.clock import ClockOffset, kernel_clock_synced
 from edge_agent.config import AgentConfig
@@ -26,10 +24,17 @@ from edge_agent.errors import ConfigError
 from edge_agent.hardware.base import Beeps, StatusLed
 from edge_agent.hardware.factory import StationParts, build_parts, tamper_monitor
 from edge_agent.hardware.tamper import TamperKind, TamperMonitor
-from edge_agent.health import sample_health
-from edge_agent.link.base import Link, LinkEvent, Received, Will
-from edge_agent.link.downlink import MAX_BUNDLE_MESSAGE_BYTES, CommandRefusedError, Downlink
+from edge_agent.link.base import Received
+from edge_agent.link.downlink import CommandRefusedError, Downlink
 from edge_agent.profile import DoorStationProfile, load_profile
+from edge_agent.station_runtime import (
+    SERVE_SLICE_S,
+    LinkFactory,
+    heartbeat,
+    make_uplink,
+    note_command,
+    start_uplink,
+)
 from edge_agent.stations.book import EMPTY_BOOK, DoorBook, book_from_bundle
 from edge_agent.stations.door import DoorParts, DoorPolicy, DoorStation, FaceVerifier
 from edge_agent.store.bundle import BundleStore
@@ -37,18 +42,12 @@ from edge_agent.store.checkins import CheckInLog
 from edge_agent.store.device_key import load_device_key
 from edge_agent.store.outbox import Outbox
 from edge_agent.systemd import Every, Notifier
-from edge_agent.uplink import Uplink, UplinkEvent, last_will
+from edge_agent.uplink import Uplink
 from protocols import (
-    Birth,
-    Heartbeat,
     ProtocolError,
-    Sender,
     Severity,
     Violation,
     ViolationType,
-    decode_on_topic,
-    device_command_filter,
-    parse_topic,
 )
 from protocols.bundle import Bundle
 from protocols.sealing import read_private_key_pem
@@ -65,19 +64,9 @@ TAMPER_SEVERITY = {
     TamperKind.CAMERA_MOVED: Severity.MEDIUM,
 }
 BUNDLE_STORE_FILE = "bundle.sqlite3"
-SERVE_SLICE_S = 0.2  # how long the loop waits for a card before doing its other chores
 
-LinkFactory = Callable[[Will, Callable[[LinkEvent], object]], Link]
+
 VerifierFactory = Callable[[DoorStationProfile], FaceVerifier]
-
-
-def _real_link(config: AgentConfig) -> LinkFactory:
-    def make(will: Will, notify: Callable[[LinkEvent], object]) -> Link:
-        from edge_agent.link.mqtt import MqttLink  # noqa: PLC0415 - paho only where needed
-
-        return MqttLink(config.broker, config.device_id, will, notify)
-
-    return make
 
 
 def _real_verifier(profile: DoorStationProfile) -> FaceVerifier:
@@ -352,71 +341,6 @@ class DoorCommands:
         raise CommandRefusedError(
             "this station takes threshold changes from its bundle, not from a config command"
         )
-
-
-# --- what every station's runtime shares (the gate's is edge_agent/gate_runtime.py) -----------
-
-
-def make_uplink(
-    config: AgentConfig,
-    outbox: Outbox,
-    *,
-    profile_name: str,
-    make_link: LinkFactory | None,
-    is_clock_synced: Callable[[], bool | None],
-    when_received: Callable[[Received], None],
-) -> Uplink:
-    """The device's uplink on its outbox, not yet started: whatever handles commands (the
-    downlink) must exist before `start_uplink` subscribes, or a retained bundle could arrive
-    to nobody."""
-    sender = Sender(config.device_id, is_clock_synced=lambda: is_clock_synced() is True)
-    events: queue.Queue[UplinkEvent] = queue.Queue()
-    link_factory = make_link or _real_link(config)
-    uplink = Uplink(
-        site=config.site,
-        sender=sender,
-        outbox=outbox,
-        link=link_factory(last_will(config.site, sender), events.put),
-        birth=Birth(agent_version=__version__, profile=profile_name),
-        events=events,
-        max_message_bytes=config.max_message_bytes,
-        when_received=when_received,
-    )
-    return uplink
-
-
-def start_uplink(uplink: Uplink, config: AgentConfig) -> None:
-    """Subscribe to the device's own commands and start sending."""
-    uplink.subscribe(device_command_filter(config.site, config.device_id))
-    uplink.start()
-
-
-def heartbeat(
-    config: AgentConfig, outbox: Outbox, bundle_version: int | None, clock_offset: ClockOffset
-) -> Heartbeat:
-    health = sample_health(
-        data_dir=config.data_dir,
-        agent_version=__version__,
-        bundle_version=bundle_version,
-        outbox_depth=outbox.count(),
-        outbox_full=outbox.is_full,
-        clock_offset_s=clock_offset.seconds,
-    )
-    return Heartbeat(health=health)
-
-
-def note_command(
-    config: AgentConfig, message: Received, clock_offset: ClockOffset, now: datetime
-) -> None:
-    """The clock offset learns from every message on the device's own topics (bundles included,
-    hence their larger size limit); acting on a command is the downlink's part."""
-    try:
-        topic = parse_topic(message.topic, site=config.site, device_id=config.device_id)
-        envelope = decode_on_topic(topic, message.body, max_bytes=MAX_BUNDLE_MESSAGE_BYTES)
-    except ProtocolError as error:
-        log.warning("ignored a message on %s: %s", message.topic, error)
-        return
-    clock_offset.observe(envelope.device_time, now, retained=message.retained)
 
 
 def load_door_profile(config: AgentConfig) -> DoorStationProfile:
