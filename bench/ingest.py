@@ -298,7 +298,9 @@ def main() -> None:
             ).fetchone()
         exactly_once = row is not None and row[0] == row[1] == total
         copy = copy_ceiling(url)
-        lags = latency(url, port, users, args.devices, args.latency_rate, args.latency_seconds)
+        lags = latency(
+            url, port, users, args.devices, rate=args.latency_rate, seconds=args.latency_seconds
+        )
         for process in workers:
             process.terminate()
             process.wait(20)
