@@ -49,7 +49,10 @@ _MAX_SIGHTINGS = 4096
 
 @dataclass(frozen=True)
 class GateSettings:
-    """How a gate judges and answers; defaults suit a turnstile at a campus entrance."""
+    """How a gate judges and answers; defaults suit a turnstile at a campus entrance.
+
+    `direction` is the device's own setting, used until a bundle says which way the gate goes.
+    """
 
     direction: Direction = Direction.IN
     skew: timedelta = timedelta(seconds=60)
@@ -242,9 +245,21 @@ class GateStation:
     def _judge_holder(self, holder: str, book: GateBook, now: datetime) -> ReasonCode:
         if not book.is_open(now):
             return ReasonCode.OUTSIDE_HOURS
-        if self._passback.is_passback(holder, self.settings.direction, now):
+        if self._passback.is_passback(holder, self.direction, now):
             return ReasonCode.ANTI_PASSBACK
         return ReasonCode.OK
+
+    @property
+    def direction(self) -> Direction:
+        """Which way this gate lets people through: the bundle's word, else the own setting."""
+        book = self.book
+        if book is not None and book.direction is not None:
+            return book.direction
+        return self.settings.direction
+
+    def note_passage(self, holder: str, direction: Direction, at: datetime) -> None:
+        """A passage another gate of the site granted, for anti-passback here."""
+        self._passback.note(holder, direction, at)
 
     # --- the answer ------------------------------------------------------------------------
 
@@ -254,10 +269,11 @@ class GateStation:
 
     def _answer(self, decision: GateDecision, now: datetime) -> GateDecision:
         """Commit the event, then move the turnstile; a failed commit keeps the gate shut."""
+        direction = self.direction
         event = Access(
             decision=decision.decision,
             reason=decision.reason,
-            direction=self.settings.direction,
+            direction=direction,
             credential=decision.credential,
             subject_ref=decision.subject_ref,
             pass_ref=decision.pass_ref,
@@ -275,7 +291,7 @@ class GateStation:
                 decision.pass_ref,
             )
         if decision.is_granted and decision.subject_ref is not None:
-            self._passback.note(decision.subject_ref, self.settings.direction, now)
+            self._passback.note(decision.subject_ref, direction, now)
             self._open()
         else:
             self._show_refusal()
