@@ -169,6 +169,8 @@ class GateAgent:
         """A newly applied bundle takes effect at the next code or card."""
         book = self._book_of(bundle)
         self.book = lambda: book
+        if self.station is not None:
+            self.station.book = book
 
     def change_settings(self, settings: Mapping[str, Value]) -> str:
         """A config command: judged against the device's bounds, kept, and in force at once."""

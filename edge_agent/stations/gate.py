@@ -186,7 +186,7 @@ class GateStation:
         except PassRefusedError as refusal:
             log.info("pass refused: %s", refusal)
             return self._answer(self._denied(refusal.reason, Credential.QR_PASS), now)
-        pass_ref = str(verified.body.pass_id)
+        pass_ref = verified.body.pass_ref
         if self._sightings.link(key, "pass:" + pass_ref, at):
             return None
         reason = self._judge_pass(verified, book, now)
@@ -230,7 +230,7 @@ class GateStation:
     # --- the rules -------------------------------------------------------------------------
 
     def _judge_pass(self, verified: VerifiedPass, book: GateBook, now: datetime) -> ReasonCode:
-        body, pass_ref = verified.body, str(verified.body.pass_id)
+        body, pass_ref = verified.body, verified.body.pass_ref
         is_rotating = verified.mode is PassMode.ROTATING and verified.step is not None
         if is_rotating and self._replays.is_replayed(pass_ref, verified.step or 0, now):
             return ReasonCode.PASS_CODE_REPLAYED
