@@ -16,7 +16,7 @@ the `CommandActions` they pass and the `vet` that tells whether a bundle suits t
 import json
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 # A bundle message is its body plus the envelope; JSON escaping can grow the body a little.
 MAX_BUNDLE_MESSAGE_BYTES = 2 * MAX_BUNDLE_BODY_CHARS
 MAX_VERSION = 2**31 - 1
+# A passage stamped further ahead than this by the other gate's clock is not believed: it would
+# hold the holder as "just passed" for that much longer than the window.
+MAX_PASSAGE_AHEAD = timedelta(minutes=5)
 
 
 class CommandRefusedError(Exception):
@@ -225,8 +228,17 @@ class Downlink:
     def _on_passage(self, passage: Passage) -> None:
         if passage.gate_device_id == self.device_id:
             return  # our own passage, already noted when it happened
-        if passage.expires_at is not None and self._clock() >= passage.expires_at:
+        now = self._clock()
+        if passage.expires_at is not None and now >= passage.expires_at:
             log.info("passage of %s arrived after its window; ignored", passage.holder_ref)
+            return
+        if passage.at > now + MAX_PASSAGE_AHEAD:
+            log.warning(
+                "passage of %s is stamped %s, ahead of this clock; ignored (check %s's clock)",
+                passage.holder_ref,
+                passage.at.isoformat(),
+                passage.gate_device_id,
+            )
             return
         self._actions.note_passage(passage)
 

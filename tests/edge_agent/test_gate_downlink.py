@@ -232,11 +232,14 @@ def test_a_passage_at_another_gate_makes_this_one_refuse_a_passback(gate: Runnin
         expires_at=NOW + timedelta(hours=12),
     )
     stale = elsewhere.model_copy(update={"holder_ref": "student-99", "expires_at": NOW})
-    gate.deliver(elsewhere)
+    ahead = elsewhere.model_copy(update={"holder_ref": "student-98", "at": NOW + timedelta(days=9)})
     gate.deliver(stale)
+    gate.deliver(ahead)
+    gate.deliver(elsewhere)
     assert gate.agent.passback is not None
     assert _wait(lambda: gate.agent.passback.is_passback(HOLDER, Direction.IN, NOW))  # type: ignore[union-attr]
     assert not gate.agent.passback.is_passback("student-99", Direction.IN, NOW)  # expired
+    assert not gate.agent.passback.is_passback("student-98", Direction.IN, NOW)  # a clock ahead
     decision = gate.agent.station.present_code(static_pass())
     assert decision is not None and decision.reason is ReasonCode.ANTI_PASSBACK
     assert not [a for a in gate.acks() if isinstance(a, CommandResult)]  # passages go unanswered

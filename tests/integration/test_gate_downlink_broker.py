@@ -4,8 +4,10 @@ app with its ingest and builder, the stations' real runtimes with their MQTT lin
 - two gates of one site receive their bundles; a student passes gate A; the coordinator stores
   the access and forwards the passage to gate B, which then refuses the same pass in the same
   direction as anti-passback;
-- a gate obeys open (the turnstile relay) and config (heartbeat) from the API, and refuses a
-  setting it does not take; the results reach the API;
+- a gate obeys open (the turnstile relay), resync and config (heartbeat) from the API, and
+  refuses a setting it does not take; the results reach the API;
+- the pass is revoked on the coordinator; the gate's next bundle lists it and the next scan is
+  refused as revoked;
 - a door takes a config change within its profile's bounds and refuses one beyond them.
 """
 
@@ -202,6 +204,8 @@ def test_gates_share_passages_and_obey_commands(
         assert opened["status"] == "done", opened
         assert gate_b.parts is not None and gate_b.parts.relay is not None
         assert gate_b.parts.relay.is_unlocked
+        resynced = _command(client, technician, "gate-b", {"name": "resync", "reason": "check"})
+        assert resynced["status"] == "done", resynced  # the gate acknowledged its bundle again
         body = {"name": "config", "reason": "quieter", "settings": {"heartbeat_interval_s": 120}}
         changed = _command(client, technician, "gate-b", body)
         assert changed["status"] == "done" and gate_b.config.heartbeat_interval_s == 120
