@@ -149,7 +149,8 @@ class RemoteSettings:
 
     def apply(self, settings: Mapping[str, Value]) -> str:
         """Judge, keep and take `settings`; returns what changed, for the command result."""
-        self.current = change(self.current, settings, self.table)
-        self._kept = self._kept | dict(settings)
-        self.file.save(self._kept)
+        changed = change(self.current, settings, self.table)
+        kept = self._kept | dict(settings)
+        self.file.save(kept)  # kept first: a change that cannot be kept is not made
+        self.current, self._kept = changed, kept
         return "settings changed: " + ", ".join(f"{k}={v}" for k, v in sorted(settings.items()))

@@ -110,3 +110,12 @@ def test_accepted_settings_outlive_a_restart(tmp_path: Path) -> None:
         assert again.station is not None and again.station.policy.geofence_radius_m == 42
     finally:
         app.stop()
+
+
+def test_a_change_that_cannot_be_kept_is_not_made(door: tuple[DoorAgent, Links]) -> None:
+    agent, links = door
+    assert agent.station is not None
+    (agent.config.data_dir / SETTINGS_FILE).with_suffix(".tmp").mkdir()  # the write will fail
+    result = _send(agent, links, {"geofence_radius_m": 40})
+    assert result.status is CommandStatus.FAILED and "IsADirectoryError" in (result.detail or "")
+    assert agent.station.policy.geofence_radius_m != 40
