@@ -9,6 +9,7 @@ from edge_agent.errors import ConfigError
 from edge_agent.store.outbox import DEFAULT_MAX_ITEMS
 from protocols.codec import DEFAULT_MAX_MESSAGE_BYTES
 from protocols.ids import NAME_PATTERN
+from protocols.messages import Direction
 
 
 class BrokerConfig(BaseModel):
@@ -47,6 +48,12 @@ class AgentConfig(BaseModel):
         ge=100,
         le=10_000_000,
         description="Outbox bound: beyond it heartbeats are dropped and the alarm sounds.",
+    )
+
+    gate_direction: Direction = Field(
+        default=Direction.IN,
+        description="Gates only: which way the gate lets people through (in: entry, out: exit) "
+        "until its bundle says; the bundle's word wins.",
     )
 
     @property

@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from protocols.errors import ProtocolError
-from protocols.messages import DeviceId, Ref, Station, WireModel
+from protocols.messages import DeviceId, Direction, Ref, Station, WireModel
 from protocols.sealing import SealedBytes, context
 
 BUNDLE_FORMAT = 1
@@ -118,8 +118,9 @@ class DeviceBinding(WireModel):
 class Thresholds(WireModel):
     """The coordinator's overrides of the firmware profile's thresholds; None keeps the profile's.
 
-    The profile holds the defaults; a config change from the coordinator (within what the
-    profile allows) travels here so it survives restarts and reaches an offline device.
+    The profile holds the defaults. These names are also the settings a `config` command may
+    name (the API checks a command against this model); the device decides which ones it
+    takes, within its own profile's bounds (docs/bundles.md, "Remote commands").
     """
 
     face_distance_max: float | None = Field(
@@ -139,6 +140,12 @@ class Thresholds(WireModel):
     )
     check_in_after_s: int | None = Field(
         default=None, ge=0, le=86_400, description="How late after the start check-in closes."
+    )
+    frames_per_attempt: int | None = Field(
+        default=None, ge=1, le=30, description="Camera frames a door captures per tap."
+    )
+    heartbeat_interval_s: float | None = Field(
+        default=None, ge=1, le=86_400, description="Seconds between the device's heartbeats."
     )
 
 
@@ -221,6 +228,11 @@ class GateRules(WireModel):
     """What a gate needs to judge a pass on its own."""
 
     zone: Zone = Field(description="The zone this gate lets people into.")
+    direction: Direction | None = Field(
+        default=None,
+        description="Which way the gate lets people through (in: entry, out: exit); None (a "
+        "two-way gate) keeps the device's own setting.",
+    )
     time_zone: str = Field(max_length=64, description="IANA zone the time rules are read in.")
     time_rules: list[TimeRule] = Field(default_factory=list, max_length=1_000)
     pass_keys: list[PublicKey] = Field(default_factory=list, max_length=32)
