@@ -191,39 +191,61 @@ _FINDERS: dict[str, Finder] = {
 def apply_replies(session: Session, envelopes: Iterable[Envelope], now: datetime) -> None:
     """Fold bundle acks and command results into sync state; repeating one changes nothing.
 
-    In device order, the order every writer of sync rows locks them in.
+    In device order, the order every writer of sync rows locks them in. A batch reads its sync
+    rows and commands in one query each and finishes resyncs in one statement: an ingest batch
+    after a push holds an ack from every device.
     """
-    for envelope in sorted(envelopes, key=lambda item: item.device_id):
-        payload = envelope.payload
-        if isinstance(payload, BundleAck):
-            _apply_bundle_ack(session, envelope.device_id, payload, now)
-        elif isinstance(payload, CommandResult):
-            _apply_command_result(session, envelope.device_id, payload, now)
+    replies = sorted(envelopes, key=lambda item: item.device_id)
+    acks = [(e.device_id, e.payload) for e in replies if isinstance(e.payload, BundleAck)]
+    results = [(e.device_id, e.payload) for e in replies if isinstance(e.payload, CommandResult)]
+    if acks:
+        device_ids = sorted({device_id for device_id, _ in acks})
+        syncs = {
+            sync.device_id: sync
+            for sync in session.scalars(
+                select(BundleSync).where(BundleSync.device_id.in_(device_ids))
+            )
+        }
+        applied = [
+            device_id
+            for device_id, ack in acks
+            if (sync := syncs.get(device_id)) is not None and _apply_bundle_ack(sync, ack, now)
+        ]
+        _finish_resyncs(session, sorted(set(applied)), now)
+    if results:
+        ids = [result.command_id for _, result in results]
+        commands = {
+            command.id: command
+            for command in session.scalars(select(DeviceCommand).where(DeviceCommand.id.in_(ids)))
+        }
+        for device_id, result in results:
+            _apply_command_result(commands.get(result.command_id), device_id, result, now)
 
 
-def _apply_bundle_ack(session: Session, device_id: str, ack: BundleAck, now: datetime) -> None:
-    sync = session.get(BundleSync, device_id)
-    if sync is None:
-        return
+def _apply_bundle_ack(sync: BundleSync, ack: BundleAck, now: datetime) -> bool:
+    """Fold one ack into its device's sync row; True when the device applied the bundle."""
     if ack.status is BundleStatus.APPLIED:
         if sync.acked_version is None or ack.bundle_version >= sync.acked_version:
             sync.acked_version, sync.acked_hash = ack.bundle_version, ack.content_hash
             sync.acked_at = now
         if sync.refused_version is not None and sync.refused_version <= ack.bundle_version:
             sync.refused_version = sync.refused_reason = sync.refused_at = None
-        _finish_resyncs(session, device_id, now)
-        return
+        return True
     refusal = ack.refusal.value if ack.refusal else "refused"
     sync.refused_version = ack.bundle_version
     sync.refused_reason = f"{refusal}: {ack.reason or ''}".strip(": ")[:500]
     sync.refused_at = now
+    return False
 
 
-def _finish_resyncs(session: Session, device_id: str, now: datetime) -> None:
+def _finish_resyncs(session: Session, device_ids: list[str], now: datetime) -> None:
+    """A pending resync is done once its device acknowledges any applied bundle."""
+    if not device_ids:
+        return
     session.execute(
         update(DeviceCommand)
         .where(
-            DeviceCommand.device_id == device_id,
+            DeviceCommand.device_id.in_(device_ids),
             DeviceCommand.name == "resync",
             DeviceCommand.status == CommandState.PENDING,
         )
@@ -240,9 +262,8 @@ _RESULT_STATES = {
 
 
 def _apply_command_result(
-    session: Session, device_id: str, result: CommandResult, now: datetime
+    command: DeviceCommand | None, device_id: str, result: CommandResult, now: datetime
 ) -> None:
-    command = session.get(DeviceCommand, result.command_id)
     # Only the device the command was for may answer it, and only once.
     if command is None or command.device_id != device_id:
         return
