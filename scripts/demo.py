@@ -149,7 +149,6 @@ def coordinator_env(work: Path, broker_port: int, password: str, http_port: int)
         "COORDINATOR_MQTT_PORT": str(broker_port),
         "COORDINATOR_MQTT_USERNAME": COORDINATOR_USER,
         "COORDINATOR_MQTT_PASSWORD": password,
-        "COORDINATOR_BUNDLE_DEBOUNCE_S": "0.5",  # a demo shows a change quickly
         **({"COORDINATOR_FACE_MODEL": face_model} if face_model else {}),
     }
 
@@ -232,6 +231,10 @@ class Campus:
     names: dict[int, str] = field(default_factory=dict)  # user id → name
 
 
+class RefusedError(RuntimeError):
+    """The coordinator refused a call; the message has its reason."""
+
+
 class Api:
     """The API as the admin; a refusal stops the demo with the coordinator's reason."""
 
@@ -241,47 +244,62 @@ class Api:
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         answer = self.client.request(method, path, **kwargs)
         if answer.is_error:
-            raise SystemExit(f"[demo] {method} {path} was refused: {answer.text}")
+            raise RefusedError(f"{method} {path} was refused ({answer.status_code}): {answer.text}")
         return answer.json() if answer.content else None
 
 
 def seed_campus(
     api: Api, env: dict[str, str], work: Path, trusted: list[tuple[str, str]]
 ) -> Campus:
+    """The campus through the API, as an admin and the supervisors would make it. The stations
+    are registered last: until then no change has a bundle to mark stale, so the builder does
+    not write while the seed does (SQLite has one writer at a time)."""
     campus = Campus()
-    location = load_profile(PROFILE).location  # the simulated stations stand in their rooms
-    assert isinstance(location, FakeLocationConfig)
     site = api.call("POST", "/sites", json={"code": SITE, "name": "Demo campus",
                                             "time_zone": "Europe/Vienna"})  # fmt: skip
     building = api.call("POST", "/buildings", json={"site_id": site["id"], "code": "B",
                                                     "name": "Building B"})  # fmt: skip
     exam = api.call("POST", "/exams", json={"code": "PHYS-1", "title": "Physics I"})
     now = datetime.now(UTC).replace(microsecond=0)
-    room_ids: dict[str, int] = {}
-    session_ids: dict[str, int] = {}
+    room_ids = {}
     for code, device_id, starts_in_min in ROOMS:
-        room = api.call("POST", "/rooms", json={
-            "building_id": building["id"], "code": code, "name": f"Room {code}", "capacity": 40,
-            "latitude": location.latitude, "longitude": location.longitude,
-            "geofence_radius_m": 100,
-        })  # fmt: skip
-        room_ids[code] = room["id"]
-        public_key = provision_device(work, device_id, trusted)
-        api.call("POST", "/devices", json={
-            "id": device_id, "site_id": site["id"], "room_id": room["id"], "profile": PROFILE,
-            "status": "active", "public_key": public_key,
-        })  # fmt: skip
+        room_ids[code] = seed_room(api, building["id"], code)["id"]
         starts = now + timedelta(minutes=starts_in_min)
         exam_session = api.call("POST", "/exam-sessions", json={
-            "exam_id": exam["id"], "room_id": room["id"], "starts_at": starts.isoformat(),
+            "exam_id": exam["id"], "room_id": room_ids[code], "starts_at": starts.isoformat(),
             "ends_at": (starts + timedelta(minutes=90)).isoformat(),
         })  # fmt: skip
-        session_ids[code] = exam_session["id"]
         campus.session_rooms[exam_session["id"]] = code
         campus.session_starts[code] = starts
         campus.room_of_device[device_id], campus.device_of_room[code] = code, device_id
+    seed_supervisors(api, env, campus)
+    for code, device_id, _ in ROOMS:
+        public_key = provision_device(work, device_id, trusted)
+        api.call("POST", "/devices", json={
+            "id": device_id, "site_id": site["id"], "room_id": room_ids[code], "profile": PROFILE,
+            "status": "active", "public_key": public_key,
+        })  # fmt: skip
+        say(f"registered: station {device_id} in room {code}, with its own public key")
+    return campus
+
+
+def seed_room(api: Api, building_id: int, code: str) -> dict[str, Any]:
+    """A room whose geofence is where the simulated stations stand (their profile's location)."""
+    location = load_profile(PROFILE).location
+    assert isinstance(location, FakeLocationConfig)
+    room: dict[str, Any] = api.call("POST", "/rooms", json={
+        "building_id": building_id, "code": code, "name": f"Room {code}", "capacity": 40,
+        "latitude": location.latitude, "longitude": location.longitude, "geofence_radius_m": 100,
+    })  # fmt: skip
+    return room
+
+
+def seed_supervisors(api: Api, env: dict[str, str], campus: Campus) -> None:
+    """Each supervisor: an account, a card, a face enrolled from photos, an assignment the admin
+    proposes and the supervisor accepts (with their own token, as in the console)."""
     photos = enrolment_photo_files()
-    for name, card, room_code in SUPERVISORS:
+    session_of_room = {room: session_id for session_id, room in campus.session_rooms.items()}
+    for name, card, room in SUPERVISORS:
         email = name.split()[0].lower() + "@demo.campus"
         user = api.call("POST", "/users", json={"email": email, "full_name": name,
                                                 "role": "supervisor"})  # fmt: skip
@@ -289,19 +307,15 @@ def seed_campus(
         api.call("POST", "/cards", json={"uid": card, "user_id": user["id"]})
         api.call("POST", f"/users/{user['id']}/face-templates", files=photos)
         assignment = api.call("POST", "/assignments", json={
-            "session_id": session_ids[room_code], "supervisor_id": user["id"],
+            "session_id": session_of_room[room], "supervisor_id": user["id"],
         })  # fmt: skip
-        answer = httpx.post(
-            f"{api.client.base_url}assignments/{assignment['id']}/accept",
-            headers=bearer(env, user["id"], "supervisor"),  # the supervisor accepts
+        api.call(
+            "POST",
+            f"/assignments/{assignment['id']}/accept",
+            headers=bearer(env, user["id"], "supervisor"),
         )
-        if answer.is_error:
-            raise SystemExit(f"[demo] {name} could not accept: {answer.text}")
-        say(
-            f"seeded: {name} supervises room {room_code} at "
-            f"{campus.session_starts[room_code].astimezone():%H:%M}, card {card}, face enrolled"
-        )
-    return campus
+        starts = campus.session_starts[room].astimezone()
+        say(f"seeded: {name} supervises room {room} at {starts:%H:%M}, card {card}, face enrolled")
 
 
 def enrolment_photo_files() -> list[tuple[str, tuple[str, bytes, str]]]:
@@ -395,7 +409,7 @@ class Watch:
             self._bundles()
             self._new("attendance", self._attendance)
             self._new("attempts", self._attempt)
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, RefusedError) as error:
             say(f"(the coordinator did not answer: {error})")
         if not self.is_done and not self.missing():
             self.is_done = True
@@ -426,8 +440,11 @@ class Watch:
         if item["action"] == "check_out":
             return f"{name} checked out"
         self.outcomes.add((name, room, "check_in"))
-        late = datetime.fromisoformat(item["at"]) - self.campus.session_starts[room]
-        when = "on time" if late <= timedelta(0) else f"{late.seconds // 60} min late"
+        starts = self.campus.session_starts.get(room)
+        if starts is None:
+            return f"{name} checked in"
+        late = datetime.fromisoformat(item["at"]) - starts
+        when = "on time" if late <= timedelta(0) else f"{late // timedelta(minutes=1)} min late"
         return f"{name} checked in ({when})"
 
     def _attempt(self, item: dict[str, Any]) -> str:
@@ -439,7 +456,7 @@ class Watch:
         text = f"refused {name}: {REASONS.get(reason, reason)}"
         starts = self.campus.session_starts.get(room)
         if reason == "outside_window" and starts and datetime.fromisoformat(item["at"]) > starts:
-            minutes = (datetime.fromisoformat(item["at"]) - starts).seconds // 60
+            minutes = (datetime.fromisoformat(item["at"]) - starts) // timedelta(minutes=1)
             text += f" (late: the exam began {minutes} min before)"
         return text
 
@@ -501,6 +518,9 @@ def main() -> None:
         status = run(work, args.port, args.run_for)
     except KeyboardInterrupt:
         say("stopping")
+    except (RefusedError, httpx.HTTPError) as error:
+        say(f"the coordinator refused the demo's seed: {error}; its log is in {work}")
+        status = 1
     finally:
         for process in reversed(processes):  # devices first, so their goodbyes are stored
             process.terminate()
