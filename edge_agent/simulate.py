@@ -451,7 +451,7 @@ def run_script(
     script: SimulationScript,
     stop: threading.Event,
     *,
-    bundle_timeout_s: float = 60,
+    bundle_timeout_s: float = 120,
     drain_timeout_s: float = 30,
 ) -> list[DeviceReport]:
     """Open the script's provisioned devices, wait for their bundles from the coordinator, play
