@@ -198,7 +198,7 @@ def create_admin_account(work: Path, env: dict[str, str]) -> dict[str, str]:
 
 
 def bearer(env: dict[str, str], user_id: int, role: str) -> dict[str, str]:
-    """This script's own short-lived token for a person it acts for; never handed out."""
+    """This script's own token for a person it acts for; never handed to anyone."""
     token = issue_access_token(
         SecretStr(env["COORDINATOR_SECRET_KEY"]),
         user_id=user_id,
