@@ -242,7 +242,15 @@ class Api:
         self.client = httpx.Client(base_url=f"{base}/api/v1", headers=headers, timeout=120)
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        answer = self.client.request(method, path, **kwargs)
+        """One call; a 500 is tried again twice, saying so (on SQLite the coordinator answers
+        500 "database is locked" when another write lands during the request's transaction,
+        which was rolled back; a call that had in fact been stored would come back 409)."""
+        for attempt in range(3):
+            answer = self.client.request(method, path, **kwargs)
+            if answer.status_code != 500 or attempt == 2:
+                break
+            say(f"the coordinator answered 500 to {method} {path} (its log says why); again")
+            time.sleep(1 + attempt)
         if answer.is_error:
             raise RefusedError(f"{method} {path} was refused ({answer.status_code}): {answer.text}")
         return answer.json() if answer.content else None
