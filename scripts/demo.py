@@ -67,9 +67,9 @@ SUPERVISORS = [
 # ("check_in", or the reason code of the refusal).
 TAPS = [
     ("Ada Lovelace", "B-101", 0, "check_in"),
-    ("Grace Hopper", "B-102", 4, "check_in"),
-    ("Edsger Dijkstra", "B-103", 8, "outside_window"),  # arrives late
-    ("Ada Lovelace", "B-102", 12, "no_assignment"),  # at the wrong room
+    ("Grace Hopper", "B-102", 3, "check_in"),
+    ("Edsger Dijkstra", "B-103", 6, "outside_window"),  # arrives late
+    ("Ada Lovelace", "B-102", 9, "no_assignment"),  # at the wrong room
 ]
 # How a refusal reads to a person; codes not listed are shown as they are.
 REASONS = {

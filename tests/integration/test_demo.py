@@ -121,4 +121,3 @@ def test_the_demo_stores_check_ins_and_refusals(tmp_path: Path) -> None:
     assert "room B-103: refused Edsger Dijkstra: outside the check-in window (late" in printed
     with pytest.raises(httpx.ConnectError):  # the coordinator is gone with the demo
         httpx.get(f"{api}/health", timeout=2)
-    assert time.monotonic() - started < 90
