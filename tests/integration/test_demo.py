@@ -75,6 +75,9 @@ def test_the_demo_stores_check_ins_and_refusals(tmp_path: Path) -> None:
         env=os.environ | {"PYTHONPATH": str(REPO)},
     )  # fmt: skip
     try:
+        # The test opens the demo's database only once the seed is done, so that it cannot
+        # meet a seed write (SQLite has one writer at a time).
+        _until(lambda: "press Ctrl-C" in output.read_text(), "the demo's seed", deadline)
         headers = _until(lambda: _admin(work, api), "the demo's coordinator", deadline)
         names = ["Ada Lovelace", "Grace Hopper", "Edsger Dijkstra"]
 
