@@ -11,7 +11,13 @@ import typer
 
 from edge_agent.config import BrokerConfig, load_config
 from edge_agent.errors import EdgeError
-from edge_agent.simulate import SimulationPlan, read_credentials, run_simulation
+from edge_agent.simulate import (
+    SimulationPlan,
+    load_script,
+    read_credentials,
+    run_script,
+    run_simulation,
+)
 from edge_agent.store.bundle import BundleStore
 from edge_agent.store.device_key import create_device_key
 from protocols import ProtocolError
@@ -41,8 +47,19 @@ def simulate(
     refusals: Annotated[
         bool, typer.Option(help="Make every fourth tap a refused one (unknown card, photo).")
     ] = False,
+    script: Annotated[
+        Path | None,
+        typer.Option(
+            help="Play this script (JSON; `make demo` writes .demo/script.json) on provisioned "
+            "devices that take their bundles from the coordinator; the devices and site come "
+            "from the script. Without it, each device makes its own local bundle."
+        ),
+    ] = None,
 ) -> None:
     """Run simulated door stations: scripted supervisors tap cards and show their faces."""
+    scripted = load_script(script) if script is not None else None
+    if scripted is not None:
+        devices, site = len(scripted.devices), scripted.site
     plan = SimulationPlan(
         devices=devices,
         site=site,
@@ -60,7 +77,7 @@ def simulate(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     typer.echo(f"simulating {devices} device(s) on site {site!r} via {broker_host}:{broker_port}")
-    reports = run_simulation(plan, stop)
+    reports = run_simulation(plan, stop) if scripted is None else run_script(plan, scripted, stop)
     for report in reports:
         state = "all delivered" if report.left_in_outbox == 0 else "NOT delivered"
         typer.echo(
