@@ -26,7 +26,12 @@ def make_engine(database_url: str) -> Engine:
 def _begin_sqlite(connection: Any) -> None:
     # Python's sqlite3 begins a transaction only at the first write, so a SAVEPOINT before it
     # would start (and its RELEASE commit) a transaction of its own; begin explicitly instead.
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock at the start, waiting up to the busy timeout for it: a
+    # deferred transaction that has read and then writes after another connection committed
+    # fails at once with "database is locked" (its snapshot is stale), whatever the timeout.
+    # SQLite has one writer at a time anyway; this makes the API, ingest and the builder queue
+    # for it instead of failing.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _tune_sqlite(connection: Any, _record: Any) -> None:
