@@ -28,11 +28,13 @@ from protocols import (
     OpenDoor,
     Sender,
     command_topic,
+    coordinator_state_filter,
     decode,
     device_command_filter,
     encode,
     event_topic,
     parse_topic,
+    receipt_topic,
     state_topic,
 )
 from tests.edge_agent.test_door_station import CARD, SUPERVISOR, ScriptedVerifier, _hash
@@ -100,7 +102,11 @@ def test_the_app_starts_in_order_and_stops_in_reverse(tmp_path: Path) -> None:
     app = agent.app()
     app.start()
     assert app.started == ["store", "hardware", "face models", "link", "station", "tamper watch"]
-    assert links.link is not None and links.link.filters == [device_command_filter(SITE, DEVICE)]
+    assert links.link is not None and links.link.filters == [
+        receipt_topic(SITE, DEVICE),
+        coordinator_state_filter(),
+        device_command_filter(SITE, DEVICE),
+    ]
     app.stop()
     assert app.started == []
     assert links.link.is_stopped
@@ -219,6 +225,8 @@ def test_a_full_outbox_sounds_the_alarm_and_sets_the_health_flag(tmp_path: Path)
         assert agent.outbox.count() == 101  # every refusal kept, the heartbeat dropped
         links.link.go_online()
         assert agent.uplink is not None and agent.uplink.wait_sent(5)
+        links.link.receipt_sent()  # the coordinator stored them: only now do they leave
+        assert agent.uplink.wait_drained(5)
         agent._sound_alarm_if_full()
         assert not agent.parts.leds["amber"].is_lit
     finally:
