@@ -23,8 +23,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.db.migrate import upgrade
 from coordinator.db.session import make_engine, make_sessionmaker
+from protocols import CoordinatorStatus, coordinator_state_filter, coordinator_state_topic
+from protocols.codec import decode_coordinator_state
 from tests.fixtures.broker import COORDINATOR_USER, Broker, BrokerFactory
 from tests.fixtures.postgres import ADMIN_DSN
+from tests.fixtures.watch import Watcher
 from tests.integration.fleet import SITE, Fleet, OutboxFleet, stored, wait_until
 
 pytestmark = pytest.mark.integration
@@ -32,6 +35,7 @@ pytestmark = pytest.mark.integration
 EVENTS = int(os.environ.get("CAMPUS_CRASH_EVENTS", "3000"))
 DEVICES = [f"door-{n:02d}" for n in range(1, 11)]
 PER_DEVICE = EVENTS // len(DEVICES)
+ONLINE, OFFLINE = CoordinatorStatus.ONLINE, CoordinatorStatus.OFFLINE
 
 
 class IngestProcess:
@@ -221,3 +225,42 @@ def test_two_workers_share_the_stream_and_a_killed_slot_is_taken_up_again(
         second.kill()
     assert stranded > 0, "the killed member's share should have waited for its slot"
     assert stored(pg_sessions) == (EVENTS, EVENTS, 0)
+
+
+def _states(watcher: Watcher) -> list[tuple[CoordinatorStatus, bool]]:
+    """(status, retained) of every state message of worker coordinator-ingest-1 seen so far."""
+    seen = watcher.on(coordinator_state_topic("coordinator-ingest-1"))
+    found = []
+    for item in seen:
+        _, _, state = decode_coordinator_state(item.topic, item.body)
+        found.append((state.status, item.retained))
+    return found
+
+
+def test_the_coordinators_online_state_is_retained_and_its_will_says_offline(
+    broker: Broker, postgres_url: str, pg_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Devices read each worker's retained state; a SIGKILLed worker is offline by its will."""
+    worker = IngestProcess(broker, postgres_url, COORDINATOR_USER, tmp_path / "ingest.log")
+    worker.start()
+    device = OutboxFleet(broker, DEVICES[:1], tmp_path)
+    uplink = device.uplinks[DEVICES[0]]
+    try:
+        first = Watcher(broker, coordinator_state_filter(), user=DEVICES[1], client_id=DEVICES[1])
+        wait_until(lambda: _states(first) == [(ONLINE, True)], "no retained online state")
+        wait_until(lambda: uplink.coordinator.is_online is True, "the device did not hear it")
+        worker.kill()
+        wait_until(lambda: len(_states(first)) == 2, "no will after SIGKILL", timeout=30)
+        assert _states(first)[1] == (OFFLINE, False)  # live: the broker published the will
+        wait_until(lambda: uplink.coordinator.is_online is False, "the device missed the will")
+        first.stop()
+        later = Watcher(broker, coordinator_state_filter(), user=DEVICES[2], client_id=DEVICES[2])
+        wait_until(lambda: _states(later) == [(OFFLINE, True)], "the will was not retained")
+        worker.start()
+        wait_until(lambda: _states(later)[-1:] == [(ONLINE, False)], "not online again")
+        worker.stop()  # a clean stop says goodbye itself
+        wait_until(lambda: _states(later)[-1:] == [(OFFLINE, False)], "no goodbye on stop")
+        later.stop()
+    finally:
+        worker.kill()
+        device.close()
