@@ -104,24 +104,24 @@ class CoordinatorWatch:
 
     def __init__(self) -> None:
         self._workers: dict[str, bool] = {}
+        self._is_online: bool | None = None  # read from other threads: one plain value
         self.clock = ClockOffset()
         self.online_at: float | None = None  # monotonic time it last turned online
 
     @property
     def is_online(self) -> bool | None:
         """True when a worker said it is online; None before any worker was heard of."""
-        if not self._workers:
-            return None
-        return any(self._workers.values())
+        return self._is_online
 
     def note(self, worker_id: str, is_online: bool | None, now: float) -> None:
         """A worker's state (None: its retained state was cleared, the slot retired)."""
-        was = self.is_online
+        was = self._is_online
         if is_online is None:
             self._workers.pop(worker_id, None)
         else:
             self._workers[worker_id] = is_online
-        if self.is_online and not was:
+        self._is_online = any(self._workers.values()) if self._workers else None
+        if self._is_online and not was:
             self.online_at = now
 
 
