@@ -95,11 +95,14 @@ class MqttSubscriber:
         """QoS 1, never waiting: paho queues it (also while the broker is away)."""
         self._client.publish(topic, body, qos=1, retain=retain)
 
-    def announce(self) -> None:
-        """Say again, retained, that this worker is online: a fresh time for devices' clocks."""
-        online = self._state(CoordinatorStatus.ONLINE)
-        if online is not None and self.is_connected:
-            self.publish(*online, retain=True)
+    def announce(self, *, is_storing: bool = True) -> None:
+        """Say again, retained, that this worker is online (a fresh time for devices' clocks),
+        or, while it cannot reach its database, offline: devices then resend nothing on a
+        timer, since the broker holds what they sent until the worker stores it."""
+        status = CoordinatorStatus.ONLINE if is_storing else CoordinatorStatus.OFFLINE
+        state = self._state(status)
+        if state is not None and self.is_connected:
+            self.publish(*state, retain=True)
 
     def stop(self) -> None:
         """Say goodbye (the will is only for a lost connection), then disconnect."""

@@ -48,7 +48,7 @@ class Subscriber(Protocol):
     def start(self) -> None: ...
     def ack(self, delivery: Delivery) -> None: ...
     def publish(self, topic: str, body: bytes, *, retain: bool = False) -> None: ...
-    def announce(self) -> None: ...
+    def announce(self, *, is_storing: bool = True) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -94,6 +94,7 @@ class IngestWorker:
         self._next_sweep = datetime.min.replace(tzinfo=UTC)
         self._next_announce = datetime.min.replace(tzinfo=UTC)
         self._boot_id = new_boot_id()  # of the receipts this worker sends
+        self._is_storing = True  # False while the database is unreachable
 
     @property
     def is_connected(self) -> bool:
@@ -130,8 +131,11 @@ class IngestWorker:
             batch = self._next_batch()
             kept: list[Kept] | None = []
             while batch and (kept := self._store(batch)) is None:
+                self._say_storing(False)
                 if self._stopping.wait(1.0):
                     return  # unacked: the broker redelivers to the next worker
+            if batch:
+                self._say_storing(True)
             self._send_receipts(kept or [])
             for delivery in batch:
                 self._subscriber.ack(delivery)
@@ -148,7 +152,13 @@ class IngestWorker:
         now = self._clock()
         if now >= self._next_announce:
             self._next_announce = now + timedelta(seconds=ANNOUNCE_EVERY_S)
-            self._subscriber.announce()
+            self._subscriber.announce(is_storing=self._is_storing)
+
+    def _say_storing(self, is_storing: bool) -> None:
+        """Tell devices at once when the database goes away or comes back."""
+        if is_storing != self._is_storing:
+            self._is_storing = is_storing
+            self._subscriber.announce(is_storing=is_storing)
 
     def _next_batch(self) -> list[Delivery]:
         try:

@@ -26,7 +26,7 @@ class FakeSubscriber:
         self.is_connected = True
         self.acked: list[Delivery] = []
         self.published: list[tuple[str, bytes, bool]] = []  # receipts, before their acks
-        self.announced = 0
+        self.announced: list[bool] = []  # is_storing of each announcement
         self._changed = threading.Condition()
 
     def start(self) -> None:
@@ -44,8 +44,8 @@ class FakeSubscriber:
         with self._changed:
             self.published.append((topic, body, retain))
 
-    def announce(self) -> None:
-        self.announced += 1
+    def announce(self, *, is_storing: bool = True) -> None:
+        self.announced.append(is_storing)
 
     def push(self, topic: str, body: bytes) -> Delivery:
         delivery = Delivery(topic, body, next(_mids), 1)
