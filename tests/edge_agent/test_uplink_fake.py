@@ -339,3 +339,22 @@ def test_heartbeats_may_be_dropped_at_the_bound_but_decisions_never(
     rig.pump()
     sent = [decode(m.body).message_id for m in rig.link.on(ATTENDANCE_TOPIC)]
     assert sent == [e.message_id for e in decisions]
+
+
+def test_the_coordinator_is_online_while_any_worker_is_and_a_cleared_slot_is_forgotten(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path)
+    second = "coordinator-ingest-2"
+    rig.coordinator(CoordinatorStatus.OFFLINE, retained=True)
+    assert rig.uplink.coordinator.is_online is False
+    online = Sender(second).state(CoordinatorState(status=CoordinatorStatus.ONLINE))
+    rig.link.deliver(coordinator_state_topic(second), encode(online), retained=True)
+    rig.pump()
+    assert rig.uplink.coordinator.is_online is True
+    rig.link.deliver(coordinator_state_topic(second), b"", retained=True)  # slot retired
+    rig.link.deliver(coordinator_state_topic(WORKER), b"\x00garbage")  # ignored
+    forged = Sender("door-02").state(CoordinatorState(status=CoordinatorStatus.ONLINE))
+    rig.link.deliver(coordinator_state_topic(WORKER), encode(forged))  # not that worker's
+    rig.pump()
+    assert rig.uplink.coordinator.is_online is False
