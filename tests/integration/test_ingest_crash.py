@@ -247,15 +247,15 @@ def test_the_coordinators_online_state_is_retained_and_its_will_says_offline(
     uplink = device.uplinks[DEVICES[0]]
     try:
         first = Watcher(broker, coordinator_state_filter(), user=DEVICES[1], client_id=DEVICES[1])
-        wait_until(lambda: _states(first) == [(ONLINE, True)], "no retained online state")
+        wait_until(lambda: _states(first)[:1] == [(ONLINE, True)], "no retained online state")
         wait_until(lambda: uplink.coordinator.is_online is True, "the device did not hear it")
         worker.kill()
-        wait_until(lambda: len(_states(first)) == 2, "no will after SIGKILL", timeout=30)
-        assert _states(first)[1] == (OFFLINE, False)  # live: the broker published the will
+        # Live (not retained): the broker published the will when the connection broke.
+        wait_until(lambda: _states(first)[-1:] == [(OFFLINE, False)], "no will", timeout=30)
         wait_until(lambda: uplink.coordinator.is_online is False, "the device missed the will")
         first.stop()
         later = Watcher(broker, coordinator_state_filter(), user=DEVICES[2], client_id=DEVICES[2])
-        wait_until(lambda: _states(later) == [(OFFLINE, True)], "the will was not retained")
+        wait_until(lambda: _states(later)[:1] == [(OFFLINE, True)], "the will was not retained")
         worker.start()
         wait_until(lambda: _states(later)[-1:] == [(ONLINE, False)], "not online again")
         worker.stop()  # a clean stop says goodbye itself
