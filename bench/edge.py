@@ -238,7 +238,7 @@ def measure_backlog(
         door.parts.reader.present("DEADBEEF")  # type: ignore[union-attr]
         door.station.serve(0)
         first_decision = time.perf_counter() - started
-        assert door.uplink is not None and door.uplink.wait_drained(600)
+        assert door.uplink is not None and door.uplink.wait_sent(600)
         drained = time.perf_counter() - started
     finally:
         app.stop()

@@ -1,7 +1,11 @@
 """What every station's runtime shares (door: `runtime.py`, gate: `gate_runtime.py`).
 
-The uplink on the outbox and its command subscription, heartbeats, and the clock offset learned
-from messages on the device's own topics.
+The uplink on the outbox and its command subscription, and heartbeats. The uplink itself
+subscribes to the device's receipts and to the coordinator's online state, handles both, and
+stamps each heartbeat with whether the coordinator is online and the clock offset estimated from
+the coordinator's state messages (issue 9 item 5). The offset a runtime learns from live
+commands (`note_command`) is only the fallback a heartbeat carries before the device has heard
+a live state message.
 """
 
 import logging
@@ -94,8 +98,9 @@ def heartbeat(
 def note_command(
     config: AgentConfig, message: Received, clock_offset: ClockOffset, now: datetime
 ) -> None:
-    """The clock offset learns from every message on the device's own topics (bundles included,
-    hence their larger size limit); acting on a command is the downlink's part."""
+    """The fallback clock offset learns from live messages on the device's own topics (bundles
+    included, hence their larger size limit) until the coordinator's state messages give the
+    uplink its own estimate; acting on a command is the downlink's part."""
     try:
         topic = parse_topic(message.topic, site=config.site, device_id=config.device_id)
         envelope = decode_on_topic(topic, message.body, max_bytes=MAX_BUNDLE_MESSAGE_BYTES)

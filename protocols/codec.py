@@ -5,8 +5,16 @@ from typing import Any, get_args
 from pydantic import ValidationError
 
 from protocols.errors import ProtocolError
-from protocols.messages import AckPayload, CommandPayload, Envelope, EventPayload, StatePayload
-from protocols.topics import Channel, Topic
+from protocols.messages import (
+    AckPayload,
+    CommandPayload,
+    CoordinatorState,
+    Envelope,
+    EventPayload,
+    Receipt,
+    StatePayload,
+)
+from protocols.topics import Channel, Topic, parse_coordinator_state_topic
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
 
@@ -22,6 +30,7 @@ _CHANNEL_PAYLOADS: dict[Channel, frozenset[str]] = {
     Channel.STATE: _payload_types(StatePayload),
     Channel.COMMAND: _payload_types(CommandPayload),
     Channel.ACK: _payload_types(AckPayload),
+    Channel.RECEIPT: frozenset({Receipt.model_fields["type"].default}),
 }
 
 
@@ -62,6 +71,23 @@ def decode_on_topic(
     ):
         raise ProtocolError(f"a {payload_type!r} message does not belong on topic {topic}")
     return envelope
+
+
+def decode_coordinator_state(
+    topic: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+) -> tuple[str, Envelope, CoordinatorState]:
+    """Read a worker's state message: (worker id, envelope, state); refuse anything else."""
+    worker_id = parse_coordinator_state_topic(topic)
+    if worker_id is None:
+        raise ProtocolError(f"topic {topic!r} is not a coordinator state topic")
+    envelope = decode(data, max_bytes=max_bytes)
+    if not isinstance(envelope.payload, CoordinatorState):
+        raise ProtocolError(f"a {envelope.payload.type!r} message does not belong on {topic}")
+    if envelope.device_id != worker_id:
+        raise ProtocolError(
+            f"state of worker {envelope.device_id!r} came on the topic of {worker_id!r}"
+        )
+    return worker_id, envelope, envelope.payload
 
 
 def _summary(error: ValidationError, limit: int = 3) -> str:

@@ -1,7 +1,8 @@
 """Every message on the wire, as frozen pydantic models.
 
 Each payload has a `type` literal; the envelope carries exactly one payload, chosen by that literal.
-Devices send events, state and acknowledgements; the coordinator sends commands. The reference in
+Devices send events, state and acknowledgements; the coordinator sends commands, receipts and its
+own online state. The reference in
 docs/protocol/ is generated from these models, so descriptions here are the documentation.
 """
 
@@ -191,6 +192,11 @@ class DeathCause(StrEnum):
     CONNECTION_LOST = "connection_lost"
 
 
+class CoordinatorStatus(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
 class BundleStatus(StrEnum):
     APPLIED = "applied"
     REFUSED = "refused"
@@ -254,7 +260,9 @@ class Health(WireModel):
     bundle_version: Count32 | None = Field(
         default=None, description="Version of the assignment bundle in force, if any."
     )
-    outbox_depth: Count32 = Field(description="Events waiting in the outbox, not yet acked.")
+    outbox_depth: Count32 = Field(
+        description="Messages in the outbox: not yet sent, or sent and not yet receipted."
+    )
     outbox_full: bool = Field(
         default=False,
         description="The outbox is at its bound: heartbeats are dropped, decisions still kept.",
@@ -264,6 +272,11 @@ class Health(WireModel):
         ge=-1e9,
         le=1e9,
         description="Device clock minus the coordinator's, estimated from its state messages.",
+    )
+    coordinator_online: bool | None = Field(
+        default=None,
+        description="Whether an ingest worker of the coordinator said it is online (its retained "
+        "state); None before the device has heard from one.",
     )
 
 
@@ -453,12 +466,50 @@ class SignedBundle(WireModel):
     body: str = Field(max_length=MAX_BUNDLE_BODY_CHARS, description="The Bundle's JSON text.")
 
 
+# --- from the coordinator's ingest: receipts and its own online state -------------------------
+
+MAX_RECEIPT_IDS = 1000  # 1000 ids are about 39 KB of JSON, well under the 64 KiB message limit
+
+
+class Receipt(WireModel):
+    """The coordinator holds these messages for good (stored, or kept as dead letters).
+
+    Sent by an ingest worker after each commit, one per device per batch (more only past
+    MAX_RECEIPT_IDS), QoS 1, not retained, on the device's own `receipt` topic. The device
+    deletes a message from its outbox only when a receipt names it; ids it does not hold are
+    ignored. The envelope's `device_id` is the device the receipt is for.
+    """
+
+    type: Literal["receipt"] = "receipt"
+    format: Literal[1] = Field(default=1, description="Version of this receipt format.")
+    message_ids: list[UUID] = Field(
+        min_length=1,
+        max_length=MAX_RECEIPT_IDS,
+        description="Message ids of the device's messages committed (or dead-lettered).",
+    )
+
+
+class CoordinatorState(WireModel):
+    """An ingest worker's retained online state; the broker publishes `offline` as its will.
+
+    Published on `campus/v1/coordinator/{worker}` when the worker connects and again every
+    30 s (so devices can estimate their clock offset from live copies); the envelope's
+    `device_id` is the worker's id (its MQTT client id).
+    """
+
+    type: Literal["coordinator_state"] = "coordinator_state"
+    status: CoordinatorStatus
+
+
 StatePayload = Birth | Death
 EventPayload = Heartbeat | Attendance | Attempt | Access | Violation
 CommandPayload = OpenDoor | Reboot | ConfigChange | SignedBundle | Passage
 AckPayload = CommandResult | BundleAck
+ReceiptPayload = Receipt
+CoordinatorPayload = CoordinatorState
 Payload = Annotated[
-    StatePayload | EventPayload | CommandPayload | AckPayload, Field(discriminator="type")
+    StatePayload | EventPayload | CommandPayload | AckPayload | ReceiptPayload | CoordinatorPayload,
+    Field(discriminator="type"),
 ]
 
 
@@ -474,7 +525,10 @@ class Envelope(WireModel):
     message_id: UUID = Field(description="UUIDv7, unique per message; the deduplication key.")
     device_id: DeviceId
     boot_id: UUID = Field(description="New for every start of the sending process.")
-    seq: Count32 = Field(description="Sequence number within the boot; 0 for state messages.")
+    seq: Count32 = Field(
+        description="Sequence number within the boot; 0 for state messages, receipts and the "
+        "coordinator's state (unsequenced)."
+    )
     device_time: AwareDatetime = Field(description="Wall clock of the sender when it was made.")
     monotonic_ns: Count64 = Field(description="Monotonic clock of the sender, nanoseconds.")
     replayed: bool = Field(
@@ -516,4 +570,6 @@ MESSAGE_TYPES: tuple[type[WireModel], ...] = (
     Passage,
     CommandResult,
     BundleAck,
+    Receipt,
+    CoordinatorState,
 )

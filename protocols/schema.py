@@ -25,6 +25,10 @@ _TOPICS = f"""\
 | open, reboot, config, bundle (name = payload type; bundle retained) |
 | `{ROOT}/{VERSION}/{{site}}/{{device_id}}/ack` | device → coordinator \
 | command_result, bundle_ack |
+| `{ROOT}/{VERSION}/{{site}}/{{device_id}}/receipt` | coordinator → device, QoS 1, not retained \
+| receipt (one per device per committed ingest batch) |
+| `{ROOT}/{VERSION}/coordinator/{{worker}}` | coordinator → all devices, retained \
+| coordinator_state (online; offline as the last will) |
 """
 
 

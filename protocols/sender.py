@@ -7,7 +7,17 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from protocols.ids import new_boot_id, new_message_id
-from protocols.messages import AckPayload, CommandPayload, Envelope, EventPayload, StatePayload
+from protocols.messages import (
+    AckPayload,
+    CommandPayload,
+    CoordinatorPayload,
+    Envelope,
+    EventPayload,
+    ReceiptPayload,
+    StatePayload,
+)
+
+UnsequencedPayload = StatePayload | ReceiptPayload | CoordinatorPayload
 
 
 def utc_now() -> datetime:
@@ -45,11 +55,12 @@ class Sender:
             self._seq += 1
             return self._wrap(payload, self._seq)
 
-    def state(self, payload: StatePayload) -> Envelope:
+    def state(self, payload: UnsequencedPayload) -> Envelope:
+        """An unsequenced message (seq 0): a birth or death, a receipt, a coordinator state."""
         return self._wrap(payload, 0)
 
     def _wrap(
-        self, payload: StatePayload | EventPayload | CommandPayload | AckPayload, seq: int
+        self, payload: UnsequencedPayload | EventPayload | CommandPayload | AckPayload, seq: int
     ) -> Envelope:
         return Envelope(
             message_id=new_message_id(),

@@ -4,6 +4,11 @@ campus/v1/{site}/{device_id}/evt/{kind}    device → coordinator, events (QoS 1
 campus/v1/{site}/{device_id}/state         device → all, retained birth / last-will death
 campus/v1/{site}/{device_id}/cmd/{name}    coordinator → device
 campus/v1/{site}/{device_id}/ack           device → coordinator, replies to commands
+campus/v1/{site}/{device_id}/receipt       coordinator → device, what the ingest has committed
+campus/v1/coordinator/{worker}             coordinator → all, retained online state / will
+
+The coordinator's state topic has four levels, every device topic five or six, so no device
+account (confined to `campus/v1/+/<its id>/...`) can ever write it.
 """
 
 import re
@@ -26,13 +31,17 @@ class Channel(StrEnum):
     STATE = "state"
     COMMAND = "cmd"
     ACK = "ack"
+    RECEIPT = "receipt"
 
+
+COORDINATOR_LEVEL = "coordinator"
 
 _NAMES: dict[Channel, type[StrEnum] | None] = {
     Channel.EVENT: EventKind,
     Channel.STATE: None,
     Channel.COMMAND: CommandName,
     Channel.ACK: None,
+    Channel.RECEIPT: None,
 }
 
 
@@ -65,6 +74,32 @@ def command_topic(site: str, device_id: str, name: CommandName) -> str:
 
 def ack_topic(site: str, device_id: str) -> str:
     return str(_topic(site, device_id, Channel.ACK, None))
+
+
+def receipt_topic(site: str, device_id: str) -> str:
+    return str(_topic(site, device_id, Channel.RECEIPT, None))
+
+
+def coordinator_state_topic(worker_id: str) -> str:
+    """Where an ingest worker (named by its client id) keeps its retained online state."""
+    if not _NAME.fullmatch(worker_id):
+        raise ProtocolError(
+            f"worker id {worker_id!r} is not valid: use 1-63 lowercase letters, digits, - or _"
+        )
+    return f"{ROOT}/{VERSION}/{COORDINATOR_LEVEL}/{worker_id}"
+
+
+def coordinator_state_filter() -> str:
+    """What every device subscribes to: the online state of every ingest worker."""
+    return f"{ROOT}/{VERSION}/{COORDINATOR_LEVEL}/+"
+
+
+def parse_coordinator_state_topic(topic: str) -> str | None:
+    """The worker id of a coordinator state topic; None for any other topic."""
+    levels = topic.split("/")
+    if len(levels) != 4 or levels[:3] != [ROOT, VERSION, COORDINATOR_LEVEL]:
+        return None
+    return levels[3] if _NAME.fullmatch(levels[3]) else None
 
 
 def parse_topic(topic: str, *, site: str | None = None, device_id: str | None = None) -> Topic:
@@ -112,6 +147,10 @@ def topic_for(site: str, envelope: Envelope) -> str:
         return command_topic(site, envelope.device_id, CommandName(payload_type))
     if payload_type in ("birth", "death"):
         return state_topic(site, envelope.device_id)
+    if payload_type == "receipt":
+        return receipt_topic(site, envelope.device_id)
+    if payload_type == "coordinator_state":
+        return coordinator_state_topic(envelope.device_id)
     return ack_topic(site, envelope.device_id)
 
 
@@ -127,6 +166,11 @@ def fleet_filters(site: str | None = None) -> list[str]:
         f"{prefix}/{Channel.STATE.value}",
         f"{prefix}/{Channel.ACK.value}",
     ]
+
+
+def device_receipt_filter(site: str, device_id: str) -> str:
+    """What a device subscribes to for its receipts (a topic, no wildcard)."""
+    return receipt_topic(site, device_id)
 
 
 def device_command_filter(site: str, device_id: str) -> str:
@@ -146,13 +190,16 @@ AclAccess = Literal["read", "write", "readwrite"]
 
 
 def device_acl_patterns() -> list[tuple[AclAccess, str]]:
-    """Mosquitto `pattern` rules that confine a device (username = device id) to its own topics."""
+    """Mosquitto `pattern` rules that confine a device (username = device id) to its own topics,
+    plus reading the coordinator's online state, which every device may read."""
     own = f"{ROOT}/{VERSION}/+/%u"
     return [
         ("write", f"{own}/{Channel.EVENT.value}/+"),
         ("readwrite", f"{own}/{Channel.STATE.value}"),
         ("write", f"{own}/{Channel.ACK.value}"),
         ("read", f"{own}/{Channel.COMMAND.value}/+"),
+        ("read", f"{own}/{Channel.RECEIPT.value}"),
+        ("read", coordinator_state_filter()),
     ]
 
 

@@ -30,6 +30,11 @@ class IngestMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.receipts = Counter(
+            "campus_ingest_receipts",
+            "Receipts published to devices (one per device per committed batch).",
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
             "campus_ingest_batch_size",
             "Messages per database commit.",

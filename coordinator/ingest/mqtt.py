@@ -3,11 +3,16 @@
 MQTT v5 with a persistent session (the broker queues events while ingest is down), a shared
 subscription (several workers split the load), and manual acks: a PUBACK goes back only after
 the database commit, because paho keeps unacknowledged messages in memory only.
+
+The same connection carries what the worker tells devices: the receipts after each commit,
+and its retained online state, with `offline` as the last will the broker publishes if the
+worker dies without a goodbye (a clean stop publishes it itself).
 """
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -17,9 +22,15 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from coordinator.core.config import Settings
-from protocols import fleet_filters, shared_filter
+from coordinator.ingest.notices import Notice, worker_state
+from protocols import CoordinatorStatus, ProtocolError, fleet_filters, shared_filter
+from protocols.ids import new_boot_id
 
 log = logging.getLogger(__name__)
+
+# Receipts (one per device per batch) queue in paho behind this many unacknowledged ones.
+MAX_INFLIGHT = 1000
+GOODBYE_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,18 @@ class MqttSubscriber:
         if settings.mqtt_username:
             password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
             self._client.username_pw_set(settings.mqtt_username, password)
+        self._client.max_inflight_messages_set(MAX_INFLIGHT)
         self._client.reconnect_delay_set(1, 30)
+        self._boot_id = new_boot_id()
+        try:
+            will: Notice | None = self._state_now(CoordinatorStatus.OFFLINE)
+        except ProtocolError as error:
+            # The client id cannot be a topic level: devices will never hear of this worker.
+            log.warning("no online state is published for this worker: %s", error)
+            will = None
+        self._publishes_state = will is not None
+        if will is not None:
+            self._client.will_set(will[0], will[1], qos=1, retain=True)
         self._client.on_connect = self._when_connected
         self._client.on_disconnect = self._when_disconnected
         self._client.on_message = self._when_message
@@ -69,9 +91,39 @@ class MqttSubscriber:
     def ack(self, delivery: Delivery) -> None:
         self._client.ack(delivery.mid, delivery.qos)
 
+    def publish(self, topic: str, body: bytes, *, retain: bool = False) -> None:
+        """QoS 1, never waiting: paho queues it (also while the broker is away)."""
+        self._client.publish(topic, body, qos=1, retain=retain)
+
+    def announce(self, *, is_storing: bool = True) -> None:
+        """Say again, retained, that this worker is online (a fresh time for devices' clocks),
+        or, while it cannot reach its database, offline: devices then resend nothing on a
+        timer, since the broker holds what they sent until the worker stores it."""
+        status = CoordinatorStatus.ONLINE if is_storing else CoordinatorStatus.OFFLINE
+        state = self._state(status)
+        if state is not None and self.is_connected:
+            self.publish(*state, retain=True)
+
     def stop(self) -> None:
+        """Say goodbye (the will is only for a lost connection), then disconnect."""
+        offline = self._state(CoordinatorStatus.OFFLINE)
+        if offline is not None and self.is_connected:
+            info = self._client.publish(*offline, qos=1, retain=True)
+            try:
+                info.wait_for_publish(GOODBYE_TIMEOUT_S)
+            except (RuntimeError, ValueError) as error:
+                log.warning("could not say the worker is offline: %s", error)
         self._client.disconnect()
         self._client.loop_stop()
+
+    def _state(self, status: CoordinatorStatus) -> Notice | None:
+        return self._state_now(status) if self._publishes_state else None
+
+    def _state_now(self, status: CoordinatorStatus) -> Notice:
+        """This worker's state message, on the topic named by its client id."""
+        return worker_state(
+            self._settings.mqtt_client_id, status, boot_id=self._boot_id, now=datetime.now(UTC)
+        )
 
     def _when_connected(
         self,
@@ -93,6 +145,7 @@ class MqttSubscriber:
                 for topic_filter in fleet_filters(self._settings.site)
             ]
         )
+        self.announce()
         log.info("ingest connected to %s:%s", self._settings.mqtt_host, self._settings.mqtt_port)
 
     def _when_disconnected(

@@ -1,4 +1,9 @@
-"""The ingest worker: batches of deliveries → one transaction → acks, in that order.
+"""The ingest worker: batches of deliveries → one transaction → receipts → acks, in that order.
+
+After each commit the worker publishes one receipt per device of the batch, naming the
+messages it now holds for good (stored, duplicate or dead letter); a device deletes a message
+from its outbox only on that receipt. The publishes are QoS 1 and never waited for, so a batch
+costs one publish per device in it, not a round trip per event.
 
 Nothing a device sends can stop it: a message that cannot be read is a dead letter; a batch
 the database refuses for another reason than being unreachable (a value it cannot hold, a bug)
@@ -22,14 +27,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from coordinator.core.config import Settings
 from coordinator.ingest.metrics import IngestMetrics
 from coordinator.ingest.mqtt import Delivery, MqttSubscriber
+from coordinator.ingest.notices import receipts
 from coordinator.ingest.projections import project
 from coordinator.services import dead_letters, presence
-from coordinator.services.events import IngestReport, RawMessage, ingest
+from coordinator.services.events import IngestReport, Kept, RawMessage, ingest, kept_unreadable
+from protocols.ids import new_boot_id
 
 log = logging.getLogger(__name__)
 
 WorkerState = Literal["connected", "disconnected", "failed"]
 Clock = Callable[[], datetime]
+ANNOUNCE_EVERY_S = 30.0  # the worker's retained "online" again: devices' clocks learn from it
 
 
 class Subscriber(Protocol):
@@ -39,6 +47,8 @@ class Subscriber(Protocol):
 
     def start(self) -> None: ...
     def ack(self, delivery: Delivery) -> None: ...
+    def publish(self, topic: str, body: bytes, *, retain: bool = False) -> None: ...
+    def announce(self, *, is_storing: bool = True) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -82,6 +92,9 @@ class IngestWorker:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
         self._next_sweep = datetime.min.replace(tzinfo=UTC)
+        self._next_announce = datetime.min.replace(tzinfo=UTC)
+        self._boot_id = new_boot_id()  # of the receipts this worker sends
+        self._is_storing = True  # False while the database is unreachable
 
     @property
     def is_connected(self) -> bool:
@@ -114,12 +127,38 @@ class IngestWorker:
     def _loop(self) -> None:
         while not self._stopping.is_set():
             self._sweep()
+            self._announce()
             batch = self._next_batch()
-            while batch and not self._store(batch):
+            kept: list[Kept] | None = []
+            while batch and (kept := self._store(batch)) is None:
+                self._say_storing(False)
                 if self._stopping.wait(1.0):
                     return  # unacked: the broker redelivers to the next worker
+            if batch:
+                self._say_storing(True)
+            self._send_receipts(kept or [])
             for delivery in batch:
                 self._subscriber.ack(delivery)
+
+    def _send_receipts(self, kept: list[Kept]) -> None:
+        """After the commit: tell each device what is now held for good. A receipt lost on
+        the way costs only a resend, which is stored once and receipted again."""
+        notices = receipts(kept, boot_id=self._boot_id, now=self._clock())
+        for topic, body in notices:
+            self._subscriber.publish(topic, body)
+        self.metrics.receipts.inc(len(notices))
+
+    def _announce(self) -> None:
+        now = self._clock()
+        if now >= self._next_announce:
+            self._next_announce = now + timedelta(seconds=ANNOUNCE_EVERY_S)
+            self._subscriber.announce(is_storing=self._is_storing)
+
+    def _say_storing(self, is_storing: bool) -> None:
+        """Tell devices at once when the database goes away or comes back."""
+        if is_storing != self._is_storing:
+            self._is_storing = is_storing
+            self._subscriber.announce(is_storing=is_storing)
 
     def _next_batch(self) -> list[Delivery]:
         try:
@@ -134,27 +173,28 @@ class IngestWorker:
         self.metrics.queue_depth.set(self._deliveries.qsize())
         return batch
 
-    def _store(self, batch: list[Delivery]) -> bool:
-        """Commit the batch; False when the database is unreachable (retry later)."""
+    def _store(self, batch: list[Delivery]) -> list[Kept] | None:
+        """Commit the batch; what it keeps for good, or None when the database is unreachable
+        (retry later)."""
         try:
-            self._commit(batch)
+            return self._commit(batch).kept
         except Exception as error:
             if is_transient(error):
                 log.warning("database unreachable, %d messages wait: %s", len(batch), error)
-                return False
+                return None
             log.exception("the database refused a batch of %d; storing one by one", len(batch))
             return self._store_one_by_one(batch)
-        return True
 
-    def _store_one_by_one(self, batch: list[Delivery]) -> bool:
+    def _store_one_by_one(self, batch: list[Delivery]) -> list[Kept] | None:
+        kept: list[Kept] = []
         for delivery in batch:
             try:
-                self._commit([delivery])
+                kept += self._commit([delivery]).kept
             except Exception as error:
                 if is_transient(error):
-                    return False
-                self._commit_unstorable(delivery, error)
-        return True
+                    return None
+                kept += self._commit_unstorable(delivery, error)
+        return kept
 
     def _commit(self, batch: list[Delivery]) -> IngestReport:
         started = time.perf_counter()
@@ -172,12 +212,15 @@ class IngestWorker:
             log.warning("%d message(s) dead-lettered", report.dead_letters)
         return report
 
-    def _commit_unstorable(self, delivery: Delivery, error: Exception) -> None:
+    def _commit_unstorable(self, delivery: Delivery, error: Exception) -> list[Kept]:
         """The last resort for one message: a dead letter naming the database's refusal."""
         reason = f"the database refused it: {type(error).__name__}: {error}".splitlines()[0]
         with self._sessions.begin() as session:
             dead_letters.record(session, topic=delivery.topic, body=delivery.body, reason=reason)
         self.metrics.dead_letters.labels(reason="unstorable").inc()
+        message = RawMessage(delivery.topic, delivery.body)
+        kept = kept_unreadable(message, max_bytes=self._settings.max_message_bytes)
+        return [] if kept is None else [kept]
 
     def _sweep(self) -> None:
         """Timed work between batches: silent devices go offline, old dead letters go."""

@@ -6,10 +6,12 @@ advance the sequence-gap tracking and the devices' presence, all in the caller's
 A duplicate delivery therefore changes nothing.
 """
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from uuid import UUID
 
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -18,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from coordinator.db.models import Event
 from coordinator.services import dead_letters, downlink, presence, sequences
-from protocols import Envelope, ProtocolError, Topic, decode_on_topic, parse_topic
+from protocols import Channel, Envelope, ProtocolError, Topic, decode_on_topic, parse_topic
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,17 @@ class RawMessage:
 
     topic: str
     body: bytes
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A device message the coordinator now holds for good, as an event (new or a duplicate)
+    or a dead letter: what a receipt to the device names. Births and deaths are not kept
+    for receipts: they never wait in an outbox."""
+
+    site: str
+    device_id: str
+    message_id: UUID
 
 
 @dataclass(frozen=True)
@@ -39,6 +52,7 @@ class IngestReport:
     stored_by_kind: Counter[str] = field(default_factory=Counter)
     dead_by_reason: Counter[str] = field(default_factory=Counter)
     new_events: list[tuple[int, Envelope]] = field(default_factory=list)  # (row id, envelope)
+    kept: list[Kept] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -83,12 +97,20 @@ def ingest(
     received_at = now or datetime.now(UTC)
     readable: list[_Readable] = []
     dead_by_reason: Counter[str] = Counter()
+    kept: list[Kept] = []
     for message in messages:
         try:
-            readable.append(_Readable(*read(message, site=site, max_bytes=max_bytes)))
+            item = _Readable(*read(message, site=site, max_bytes=max_bytes))
         except UnreadableError as error:
             dead_letters.record(session, topic=message.topic, body=message.body, reason=str(error))
             dead_by_reason[error.category] += 1
+            unreadable = kept_unreadable(message, max_bytes=max_bytes)
+            if unreadable is not None:
+                kept.append(unreadable)
+            continue
+        readable.append(item)
+        if item.topic.channel is not Channel.STATE:
+            kept.append(Kept(item.topic.site, item.topic.device_id, item.envelope.message_id))
     new = _insert_new(session, readable, received_at)
     _follow(session, new, received_at)
     downlink.apply_replies(session, [item.envelope for item in new.values()], received_at)
@@ -99,7 +121,25 @@ def ingest(
         stored_by_kind=Counter(item.envelope.payload.type for item in new.values()),
         dead_by_reason=dead_by_reason,
         new_events=[(event_id, item.envelope) for event_id, item in new.items()],
+        kept=kept,
     )
+
+
+def kept_unreadable(message: RawMessage, *, max_bytes: int) -> Kept | None:
+    """What a receipt can name for a message kept as a dead letter: its device (from the topic,
+    which the broker binds to the sender's account) and the message id, if the body has one.
+    Without a receipt the device would send the same refused bytes again forever."""
+    try:
+        topic = parse_topic(message.topic)
+    except ProtocolError:
+        return None
+    if topic.channel not in (Channel.EVENT, Channel.ACK) or len(message.body) > max_bytes:
+        return None
+    try:
+        document = json.loads(message.body)
+        return Kept(topic.site, topic.device_id, UUID(str(document["message_id"])))
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return None
 
 
 def _follow(session: Session, new: dict[int, _Readable], received_at: datetime) -> None:

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from edge_agent.link.base import Connected, Disconnected, LinkEvent, Published, Received, Will
+from protocols import Channel, Receipt, Sender, decode, encode, parse_topic, receipt_topic
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,8 @@ class FakeLink:
     - `start()` connects when `online` (else waits for `go_online()`);
     - `publish` while offline returns None, as paho does when not connected;
     - with `auto_ack`, every publish is acknowledged immediately; otherwise call `ack(mid)`;
-    - `deliver(topic, body)` plays a message from the coordinator onto a subscribed topic.
+    - `deliver(topic, body)` plays a message from the coordinator onto a subscribed topic;
+    - `receipt_sent()` plays the coordinator's ingest: a receipt for every event and ack sent.
     """
 
     notify: Callable[[LinkEvent], object]
@@ -83,6 +85,18 @@ class FakeLink:
 
     def deliver(self, topic: str, body: bytes, *, retained: bool = False) -> None:
         self.notify(Received(topic, body, retained))
+
+    def receipt_sent(self) -> None:
+        """A receipt, per device, for every event and ack the fake broker accepted so far."""
+        by_device: dict[tuple[str, str], list[Sent]] = {}
+        for message in self.sent:
+            topic = parse_topic(message.topic)
+            if topic.channel in (Channel.EVENT, Channel.ACK):
+                by_device.setdefault((topic.site, topic.device_id), []).append(message)
+        for (site, device_id), messages in by_device.items():
+            ids = list(dict.fromkeys(decode(m.body).message_id for m in messages))
+            receipt = Sender(device_id).state(Receipt(message_ids=ids))
+            self.deliver(receipt_topic(site, device_id), encode(receipt))
 
     def on(self, topic: str) -> list[Sent]:
         return [message for message in self.sent if message.topic == topic]

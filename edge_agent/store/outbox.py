@@ -1,7 +1,9 @@
-"""The outbox: every message is written here before it is sent, and removed only when acked."""
+"""The outbox: every message is written here before it is sent, and removed only when the
+coordinator's receipt says it is stored (a broker's PUBACK is not enough)."""
 
 import sqlite3
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS outbox_droppable ON outbox (id) WHERE droppable = 1",
 )
 DEFAULT_MAX_ITEMS = 200_000
+_SQL_CHUNK = 500  # host parameters per statement, well under SQLite's limit
 
 
 @dataclass(frozen=True)
@@ -34,10 +37,12 @@ class Outbox:
     """A SQLite (WAL) queue of encoded messages that survives power loss.
 
     `put` commits before returning (synchronous=FULL), so a message the station acted on is on
-    disk before anything is sent. Items leave only through `remove`, after the broker's PUBACK.
-    Safe to use from several threads: one connection behind a lock.
+    disk before anything is sent. Items leave only through `remove_messages`, when the
+    coordinator's receipt names them. Safe to use from several threads: one connection behind
+    a lock.
 
-    Bounded by `max_items`, where only `droppable` messages (heartbeats) may be lost: at the bound
+    Bounded by `max_items`, counting every message the coordinator has not yet receipted (sent
+    or not), where only `droppable` messages (heartbeats) may be lost: at the bound
     the oldest droppable message makes room; when none is left, a droppable message is not
     kept, while every other message (a decision, a violation) is still written and `is_full`
     turns true, so the device keeps deciding and raises its alarm instead of forgetting.
@@ -99,17 +104,53 @@ class Outbox:
             ).fetchall()
         return [OutboxItem(*row) for row in rows]
 
+    def items(self, item_ids: Collection[int]) -> list[OutboxItem]:
+        """The rows with these ids that are still here, oldest first."""
+        found: list[OutboxItem] = []
+        ids = sorted(item_ids)
+        with self._lock:
+            for start in range(0, len(ids), _SQL_CHUNK):
+                chunk = ids[start : start + _SQL_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                found += [
+                    OutboxItem(*row)
+                    for row in self._db.execute(
+                        "SELECT id, message_id, topic, body FROM outbox "  # noqa: S608 - only ?s
+                        f"WHERE id IN ({marks}) ORDER BY id",
+                        chunk,
+                    )
+                ]
+        return found
+
     def remove(self, item_id: int) -> None:
-        """Forget an acked message. Not synced to disk at once: a delete lost in a power cut
-        only sends the message again, which the coordinator drops as a duplicate, while an
-        fsync per ack would cap the drain of a long backlog at the disk's sync rate."""
+        """Forget one row by its row id (see `remove_messages` for why it is not synced)."""
+        self._delete("id", [item_id])
+
+    def remove_messages(self, message_ids: Collection[str]) -> int:
+        """Forget the messages a receipt names; ids not held are ignored. How many went.
+
+        Not synced to disk at once: a delete lost in a power cut only sends the message again,
+        which the coordinator drops as a duplicate, while an fsync per receipt would cap the
+        drain of a long backlog at the disk's sync rate."""
+        return self._delete("message_id", list(message_ids))
+
+    def _delete(self, column: str, keys: list[str] | list[int]) -> int:
+        removed = 0
         with self._lock:
             self._db.execute("PRAGMA synchronous=NORMAL")
             try:
-                cursor = self._db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+                for start in range(0, len(keys), _SQL_CHUNK):
+                    chunk = keys[start : start + _SQL_CHUNK]
+                    marks = ",".join("?" * len(chunk))
+                    cursor = self._db.execute(
+                        f"DELETE FROM outbox WHERE {column} IN ({marks})",  # noqa: S608 - fixed names
+                        chunk,
+                    )
+                    removed += cursor.rowcount
             finally:
                 self._db.execute("PRAGMA synchronous=FULL")
-            self._count -= cursor.rowcount
+            self._count -= removed
+        return removed
 
     def last_id(self) -> int:
         with self._lock:

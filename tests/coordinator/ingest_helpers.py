@@ -25,6 +25,8 @@ class FakeSubscriber:
         self.deliver = deliver
         self.is_connected = True
         self.acked: list[Delivery] = []
+        self.published: list[tuple[str, bytes, bool]] = []  # receipts, before their acks
+        self.announced: list[bool] = []  # is_storing of each announcement
         self._changed = threading.Condition()
 
     def start(self) -> None:
@@ -37,6 +39,13 @@ class FakeSubscriber:
         with self._changed:
             self.acked.append(delivery)
             self._changed.notify_all()
+
+    def publish(self, topic: str, body: bytes, *, retain: bool = False) -> None:
+        with self._changed:
+            self.published.append((topic, body, retain))
+
+    def announce(self, *, is_storing: bool = True) -> None:
+        self.announced.append(is_storing)
 
     def push(self, topic: str, body: bytes) -> Delivery:
         delivery = Delivery(topic, body, next(_mids), 1)

@@ -39,7 +39,7 @@ def main() -> None:
     app.start()
     assert agent.station is not None and agent.uplink is not None
     if is_drain:
-        print("drained" if agent.uplink.wait_drained(60) else "not drained", flush=True)
+        print("drained" if agent.uplink.wait_sent(60) else "not drained", flush=True)
         app.stop()
         return
     recorded: list[Envelope] = []

@@ -97,3 +97,15 @@ def test_an_outbox_written_by_an_older_agent_is_upgraded(tmp_path: Path) -> None
 def test_a_bound_below_one_is_refused(tmp_path: Path, bound: int) -> None:
     with pytest.raises(OutboxError, match="at least 1"):
         Outbox(tmp_path / "outbox.sqlite3", max_items=bound)
+
+
+def test_messages_leave_by_message_id_and_unknown_ids_are_ignored(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    ids = [outbox.put(f"m{n}", "t", b"x") for n in range(1200)]  # past one SQL chunk
+    assert outbox.remove_messages(["m0", "m5", "nope", "m5"]) == 2
+    assert outbox.remove_messages([f"m{n}" for n in range(10, 1100)]) == 1090
+    assert outbox.count() == 1200 - 1092
+    assert [item.message_id for item in outbox.items([ids[0], ids[1], ids[1199]])] == [
+        "m1",
+        "m1199",
+    ]

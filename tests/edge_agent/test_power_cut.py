@@ -38,6 +38,8 @@ def _kill_after(agent: subprocess.Popen[str], decisions: int) -> list[str]:
             break
     agent.send_signal(signal.SIGKILL)
     agent.wait(10)
+    # What it showed between our last read and the cut is shown too (it ran on meanwhile).
+    shown += [line.split()[1] for line in agent.stdout.read().splitlines() if line.strip()]
     assert shown, "the agent showed no decision before the cut"
     return shown
 

@@ -28,11 +28,13 @@ from protocols import (
     OpenDoor,
     Sender,
     command_topic,
+    coordinator_state_filter,
     decode,
     device_command_filter,
     encode,
     event_topic,
     parse_topic,
+    receipt_topic,
     state_topic,
 )
 from tests.edge_agent.test_door_station import CARD, SUPERVISOR, ScriptedVerifier, _hash
@@ -100,7 +102,11 @@ def test_the_app_starts_in_order_and_stops_in_reverse(tmp_path: Path) -> None:
     app = agent.app()
     app.start()
     assert app.started == ["store", "hardware", "face models", "link", "station", "tamper watch"]
-    assert links.link is not None and links.link.filters == [device_command_filter(SITE, DEVICE)]
+    assert links.link is not None and links.link.filters == [
+        receipt_topic(SITE, DEVICE),
+        coordinator_state_filter(),
+        device_command_filter(SITE, DEVICE),
+    ]
     app.stop()
     assert app.started == []
     assert links.link.is_stopped
@@ -146,7 +152,7 @@ def test_the_served_loop_decides_taps_and_sends_heartbeats(tmp_path: Path) -> No
         assert agent.parts is not None and agent.parts.reader is not None
         agent.parts.reader.present(CARD)  # type: ignore[attr-defined]
         agent.serve_until(_stop_after(agent, 3))
-        assert agent.uplink is not None and agent.uplink.wait_drained(5)
+        assert agent.uplink is not None and agent.uplink.wait_sent(5)
     finally:
         app.stop()
     assert links.link is not None
@@ -173,13 +179,13 @@ def test_heartbeats_report_the_clock_offset_from_the_coordinator(tmp_path: Path)
         links.link.deliver(command_topic(SITE, DEVICE, CommandName.OPEN), encode(command))
         links.link.deliver(command_topic(SITE, DEVICE, CommandName.OPEN), b"\x00garbage")
         assert agent.uplink is not None
-        agent.uplink.wait_drained(5)
+        agent.uplink.wait_sent(5)
         waited = threading.Event()
         for _ in range(500):  # the uplink thread handles the command; bounded wait for it
             if agent.clock_offset.seconds is not None or waited.wait(0.01):
                 break
         agent.send_heartbeat()
-        agent.uplink.wait_drained(5)
+        agent.uplink.wait_sent(5)
     finally:
         app.stop()
     heartbeat = decode(links.link.on(event_topic(SITE, DEVICE, EventKind.HEARTBEAT))[-1].body)
@@ -195,7 +201,7 @@ def test_events_stamped_while_the_clock_is_unsynced_are_flagged(tmp_path: Path) 
     app.start()
     try:
         agent.send_heartbeat()
-        assert agent.uplink is not None and agent.uplink.wait_drained(5)
+        assert agent.uplink is not None and agent.uplink.wait_sent(5)
     finally:
         app.stop()
     assert links.link is not None
@@ -218,7 +224,9 @@ def test_a_full_outbox_sounds_the_alarm_and_sets_the_health_flag(tmp_path: Path)
         agent.send_heartbeat()
         assert agent.outbox.count() == 101  # every refusal kept, the heartbeat dropped
         links.link.go_online()
-        assert agent.uplink is not None and agent.uplink.wait_drained(5)
+        assert agent.uplink is not None and agent.uplink.wait_sent(5)
+        links.link.receipt_sent()  # the coordinator stored them: only now do they leave
+        assert agent.uplink.wait_drained(5)
         agent._sound_alarm_if_full()
         assert not agent.parts.leds["amber"].is_lit
     finally:
@@ -293,7 +301,7 @@ def test_a_door_forced_open_is_reported_and_a_granted_one_is_not(tmp_path: Path)
         granted = [v for v in _violations(links) if v.startswith("door_")]
         contact.drive_high()  # opened again with no decision: forced
         agent.report_tamper()
-        assert agent.uplink is not None and agent.uplink.wait_drained(5)
+        assert agent.uplink is not None and agent.uplink.wait_sent(5)
     finally:
         app.stop()
     assert granted == []
@@ -314,7 +322,7 @@ def test_a_covered_camera_is_reported_as_tamper(tmp_path: Path) -> None:
             assert agent.tamper is not None
             agent.tamper._camera_due = 0.0
             agent.report_tamper()
-        assert agent.uplink is not None and agent.uplink.wait_drained(5)
+        assert agent.uplink is not None and agent.uplink.wait_sent(5)
     finally:
         app.stop()
     assert any(v.startswith("camera_covered") for v in _violations(links))

@@ -61,7 +61,7 @@ def test_a_bundle_from_the_link_is_what_the_next_tap_reads(tmp_path: Path) -> No
             retained=True,
         )
         assert _wait(lambda: agent.current_book().version == 4)
-        assert agent.uplink is not None and agent.uplink.wait_drained(30)
+        assert agent.uplink is not None and agent.uplink.wait_sent(30)
         sent = [decode(m.body).payload for m in links.link.on(ack_topic(SITE, DEVICE))]
         assert [(a.bundle_version, a.status) for a in sent if isinstance(a, BundleAck)] == [
             (4, BundleStatus.APPLIED)

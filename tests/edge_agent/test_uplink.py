@@ -50,7 +50,7 @@ def test_online_events_are_sent_once_acked_and_leave_the_outbox(
     try:
         watcher.wait_for(state_topic(SITE, "door-01"))
         sent = [device.uplink.record(_check_in(f"p{n}")) for n in range(5)]
-        assert device.uplink.wait_drained(10)
+        assert device.uplink.wait_sent(10)
         topic = event_topic(SITE, "door-01", EventKind.ATTENDANCE)
         received = [decode(item.body) for item in watcher.wait_for(topic, 5)]
         assert received == sent
@@ -71,7 +71,7 @@ def test_events_recorded_while_offline_arrive_later_marked_replayed(
         recorded = [device.uplink.record(_check_in(f"p{n}")) for n in range(3)]
         assert device.outbox.count() == 3  # on disk before any network
         broker.start()
-        assert device.uplink.wait_drained(20)
+        assert device.uplink.wait_sent(20)
         topic = event_topic(SITE, "door-01", EventKind.ATTENDANCE)
         received = [decode(item.body) for item in watcher.wait_for(topic, 3, timeout=20)]
         assert [e.message_id for e in received] == [e.message_id for e in recorded]
@@ -99,7 +99,7 @@ def test_the_outbox_survives_an_agent_restart(
         received = decode(watcher.wait_for(topic)[0].body)
         assert received.message_id == recorded.message_id
         assert received.boot_id == recorded.boot_id  # sent as it was made, in its old boot
-        assert second_run.uplink.wait_drained(10)
+        assert second_run.uplink.wait_sent(10)
     finally:
         second_run.close()
         watcher.stop()

@@ -1,8 +1,15 @@
-"""Simulated devices for delivery tests: real envelopes, each device its own MQTT account."""
+"""Simulated devices for delivery tests: real envelopes, each device its own MQTT account.
 
+`Fleet` is bare paho that resends only what the broker did not PUBACK (the old contract);
+`OutboxFleet` runs the agent's own uplink (SQLite outbox, MqttLink), which deletes a message
+only on the coordinator's receipt.
+"""
+
+import queue
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -12,7 +19,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from coordinator.core.config import Settings
 from coordinator.db.models import Event, SequenceGap
 from coordinator.ingest.worker import IngestWorker
-from protocols import Attendance, AttendanceAction, Sender, encode, topic_for
+from edge_agent.config import BrokerConfig
+from edge_agent.link.mqtt import MqttLink
+from edge_agent.store.outbox import Outbox
+from edge_agent.uplink import Uplink, UplinkEvent, last_will
+from protocols import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    Attendance,
+    AttendanceAction,
+    Birth,
+    Sender,
+    encode,
+    topic_for,
+)
 from tests.fixtures.broker import COORDINATOR_USER, Broker
 
 SITE = "main"
@@ -76,6 +95,64 @@ class Fleet:
             client.loop_stop()
 
 
+class OutboxFleet:
+    """Devices as the agent runs them: `publish(n)` records n attendance events per device
+    in its outbox and waits until every outbox is empty, i.e. every event was receipted."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        device_ids: list[str],
+        data_dir: Path,
+        *,
+        receipt_timeout_s: float = 5.0,
+    ) -> None:
+        self.outboxes: dict[str, Outbox] = {}
+        self.uplinks: dict[str, Uplink] = {}
+        for device_id in device_ids:
+            events: queue.Queue[UplinkEvent] = queue.Queue()
+            sender = Sender(device_id)
+            config = BrokerConfig(
+                host=broker.host,
+                port=broker.port,
+                username=device_id,
+                password=broker.users[device_id],
+                reconnect_min_s=1,
+                reconnect_max_s=2,
+            )
+            outbox = Outbox(data_dir / f"{device_id}.sqlite3")
+            uplink = Uplink(
+                site=SITE,
+                sender=sender,
+                outbox=outbox,
+                link=MqttLink(config, device_id, last_will(SITE, sender), events.put),
+                birth=Birth(agent_version="test", profile="fleet"),
+                events=events,
+                max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES,
+                receipt_timeout_s=receipt_timeout_s,
+            )
+            uplink.start()
+            self.outboxes[device_id] = outbox
+            self.uplinks[device_id] = uplink
+
+    def publish(self, per_device: int, deadline_s: float = 120) -> None:
+        for _ in range(per_device):
+            for uplink in self.uplinks.values():
+                uplink.record(Attendance(action=AttendanceAction.CHECK_IN, person_ref="user-1"))
+        deadline = time.monotonic() + deadline_s
+        pause = threading.Event()
+        while (waiting := sum(outbox.count() for outbox in self.outboxes.values())) > 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{waiting} messages never receipted")
+            pause.wait(0.2)
+
+    def close(self) -> None:
+        for uplink in self.uplinks.values():
+            uplink.stop(timeout=1)
+        for outbox in self.outboxes.values():
+            outbox.close()
+
+
 def worker_settings(broker: Broker, database_url: str, **more: object) -> Settings:
     values: dict[str, object] = {
         "database_url": database_url,
@@ -104,14 +181,18 @@ def wait_until(condition: Callable[[], bool], message: str, timeout: float = 60)
         pause.wait(0.1)
 
 
-def stored(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
-    """(events, distinct (device, boot, seq) among them, open gaps)."""
+def stored(sessions: sessionmaker[Session], kind: str | None = None) -> tuple[int, int, int]:
+    """(events, distinct (device, boot, seq) among them, open gaps); only `kind` if given."""
+    only = [Event.kind == kind] if kind else []
     with sessions() as session:
-        events = session.scalar(select(func.count()).select_from(Event)) or 0
+        events = session.scalar(select(func.count()).select_from(Event).where(*only)) or 0
         distinct = (
             session.scalar(
                 select(func.count()).select_from(
-                    select(Event.device_id, Event.boot_id, Event.seq).distinct().subquery()
+                    select(Event.device_id, Event.boot_id, Event.seq)
+                    .where(*only)
+                    .distinct()
+                    .subquery()
                 )
             )
             or 0

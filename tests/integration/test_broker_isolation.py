@@ -18,7 +18,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from coordinator.broker_config import BrokerLimits
-from protocols import CommandName, EventKind, command_topic, event_topic, fleet_filters
+from protocols import (
+    CommandName,
+    EventKind,
+    command_topic,
+    coordinator_state_filter,
+    coordinator_state_topic,
+    event_topic,
+    fleet_filters,
+    receipt_topic,
+)
 from protocols.topics import shared_filter
 from tests.fixtures.broker import COORDINATOR_USER, Broker, BrokerFactory
 
@@ -121,6 +130,40 @@ def test_a_device_may_subscribe_only_to_its_own_commands(broker: Broker) -> None
     with connected(broker, "door-01", "door-01") as device:
         granted = device.subscribe(own, other, "#", "$share/x/#", EVENTS, "$SYS/#")
     assert granted == ["Granted QoS 1"] + ["Not authorized"] * 5
+
+
+def test_a_device_reads_its_own_receipts_and_the_coordinators_state_only(
+    broker: Broker,
+) -> None:
+    with connected(broker, "door-01", "door-01") as device:
+        granted = device.subscribe(
+            receipt_topic(SITE, "door-01"),
+            coordinator_state_filter(),
+            receipt_topic(SITE, "door-02"),
+            "campus/v1/+/+/receipt",
+        )
+    assert granted == ["Granted QoS 1"] * 2 + ["Not authorized"] * 2
+
+
+def test_a_device_cannot_forge_receipts_or_the_coordinators_state(broker: Broker) -> None:
+    with (
+        connected(broker, COORDINATOR_USER, "coordinator-ingest-1") as coordinator,
+        connected(broker, "door-01", "door-01") as forger,
+        connected(broker, "door-02", "door-02") as victim,
+    ):
+        assert (
+            victim.subscribe(receipt_topic(SITE, "door-02"), coordinator_state_filter())
+            == ["Granted QoS 1"] * 2
+        )
+        coordinator.subscribe(EVENTS)
+        forger.publish(receipt_topic(SITE, "door-02"), b"forged receipt")
+        forger.publish(receipt_topic(SITE, "door-01"), b"forged receipt")
+        forger.publish(coordinator_state_topic("coordinator-ingest-1"), b"forged state")
+        forger.publish(event_topic(SITE, "door-01", EventKind.HEARTBEAT), b"sentinel")
+        _wait_for(coordinator, 1)  # the sentinel went through the broker after the forgeries
+        assert forger.acks[:3] == ["Not authorized"] * 3
+    assert coordinator.received == [b"sentinel"]
+    assert victim.received == []
 
 
 @pytest.mark.parametrize("stolen_id", ["coordinator-ingest-1", "door-02"])

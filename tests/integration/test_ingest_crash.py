@@ -1,8 +1,10 @@
 """Crash tests: the ingest process, the broker or the database fails in the middle of a stream.
 
 Real Mosquitto (persistence on), real PostgreSQL, `coordinator ingest` as real processes, and
-simulated devices that resend what the broker did not acknowledge. Each test ends with every
-event stored exactly once and no open sequence gap. The suite runs CAMPUS_CRASH_EVENTS events
+simulated devices running the agent's own uplink, which keeps each event in its outbox until the
+coordinator's receipt (the two-worker test keeps bare paho devices that resend only what the
+broker did not acknowledge). Each test ends with every event stored exactly once and no open
+sequence gap. The suite runs CAMPUS_CRASH_EVENTS events
 (default 3,000, so that it stays fast); `CAMPUS_CRASH_EVENTS=20000` runs the full issue size.
 """
 
@@ -21,15 +23,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.db.migrate import upgrade
 from coordinator.db.session import make_engine, make_sessionmaker
+from protocols import CoordinatorStatus, coordinator_state_filter, coordinator_state_topic
+from protocols.codec import decode_coordinator_state
 from tests.fixtures.broker import COORDINATOR_USER, Broker, BrokerFactory
 from tests.fixtures.postgres import ADMIN_DSN
-from tests.integration.fleet import SITE, Fleet, stored, wait_until
+from tests.fixtures.watch import Watcher
+from tests.integration.fleet import SITE, Fleet, OutboxFleet, stored, wait_until
 
 pytestmark = pytest.mark.integration
 
 EVENTS = int(os.environ.get("CAMPUS_CRASH_EVENTS", "3000"))
 DEVICES = [f"door-{n:02d}" for n in range(1, 11)]
 PER_DEVICE = EVENTS // len(DEVICES)
+ONLINE, OFFLINE = CoordinatorStatus.ONLINE, CoordinatorStatus.OFFLINE
 
 
 class IngestProcess:
@@ -89,11 +95,17 @@ def broker(broker_factory: BrokerFactory) -> Broker:
     )
 
 
+def _attendance(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
+    """The devices' events (births, stored as events too, left out)."""
+    return stored(sessions, kind="attendance")
+
+
 def _stream_with_fault(
-    broker: Broker, sessions: sessionmaker[Session], fault: Callable[[], None]
+    broker: Broker, sessions: sessionmaker[Session], fault: Callable[[], None], data_dir: Path
 ) -> None:
-    """Publish EVENTS in the background; when a third is stored, inject the fault."""
-    fleet = Fleet(broker, DEVICES)
+    """Record EVENTS in the devices' outboxes in the background; when a third is stored,
+    inject the fault; every outbox must then empty, by receipts."""
+    fleet = OutboxFleet(broker, DEVICES, data_dir)
     failures: list[BaseException] = []
 
     def publish() -> None:
@@ -105,13 +117,13 @@ def _stream_with_fault(
     publisher = threading.Thread(target=publish)
     publisher.start()
     try:
-        wait_until(lambda: stored(sessions)[0] >= EVENTS // 3, "a third never arrived")
+        wait_until(lambda: _attendance(sessions)[0] >= EVENTS // 3, "a third never arrived")
         fault()
     finally:
         publisher.join(300)
         fleet.close()
     assert not failures, failures
-    wait_until(lambda: stored(sessions)[0] >= EVENTS, "events missing", timeout=180)
+    assert _attendance(sessions)[0] >= EVENTS  # every outbox emptied by receipts only
 
 
 def test_the_ingest_process_is_killed_and_restarted(
@@ -125,10 +137,10 @@ def test_the_ingest_process_is_killed_and_restarted(
         worker.start()
 
     try:
-        _stream_with_fault(broker, pg_sessions, kill_and_restart)
+        _stream_with_fault(broker, pg_sessions, kill_and_restart, tmp_path)
     finally:
         worker.stop()
-    assert stored(pg_sessions) == (EVENTS, EVENTS, 0)
+    assert _attendance(pg_sessions) == (EVENTS, EVENTS, 0)
 
 
 def test_the_database_refuses_connections_for_a_while(
@@ -149,22 +161,18 @@ def test_the_database_refuses_connections_for_a_while(
             admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
 
     try:
-        _stream_with_fault(broker, pg_sessions, refuse_then_allow)
+        _stream_with_fault(broker, pg_sessions, refuse_then_allow, tmp_path)
     finally:
         worker.stop()
-    assert stored(pg_sessions) == (EVENTS, EVENTS, 0)
+    assert _attendance(pg_sessions) == (EVENTS, EVENTS, 0)
     assert "database unreachable" in (tmp_path / "ingest.log").read_text()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known loss window: Mosquitto acks a message before its next autosave, so a broker "
-    "SIGKILL can lose acknowledged events; needs a coordinator commit receipt to the device "
-    "(issue 8 item 2, docs/delivery.md)",
-)
 def test_the_broker_is_killed_and_restarted(
     broker: Broker, postgres_url: str, pg_sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
+    """Mosquitto PUBACKs before its next autosave, so a SIGKILL loses what it acknowledged
+    and had neither delivered nor saved; the devices still hold it (no receipt) and resend."""
     worker = IngestProcess(broker, postgres_url, COORDINATOR_USER, tmp_path / "ingest.log")
     worker.start()
 
@@ -173,10 +181,10 @@ def test_the_broker_is_killed_and_restarted(
         broker.start()
 
     try:
-        _stream_with_fault(broker, pg_sessions, kill_broker)
+        _stream_with_fault(broker, pg_sessions, kill_broker, tmp_path)
     finally:
         worker.stop()
-    assert stored(pg_sessions) == (EVENTS, EVENTS, 0)
+    assert _attendance(pg_sessions) == (EVENTS, EVENTS, 0)
 
 
 def test_two_workers_share_the_stream_and_a_killed_slot_is_taken_up_again(
@@ -217,3 +225,42 @@ def test_two_workers_share_the_stream_and_a_killed_slot_is_taken_up_again(
         second.kill()
     assert stranded > 0, "the killed member's share should have waited for its slot"
     assert stored(pg_sessions) == (EVENTS, EVENTS, 0)
+
+
+def _states(watcher: Watcher) -> list[tuple[CoordinatorStatus, bool]]:
+    """(status, retained) of every state message of worker coordinator-ingest-1 seen so far."""
+    seen = watcher.on(coordinator_state_topic("coordinator-ingest-1"))
+    found = []
+    for item in seen:
+        _, _, state = decode_coordinator_state(item.topic, item.body)
+        found.append((state.status, item.retained))
+    return found
+
+
+def test_the_coordinators_online_state_is_retained_and_its_will_says_offline(
+    broker: Broker, postgres_url: str, pg_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Devices read each worker's retained state; a SIGKILLed worker is offline by its will."""
+    worker = IngestProcess(broker, postgres_url, COORDINATOR_USER, tmp_path / "ingest.log")
+    worker.start()
+    device = OutboxFleet(broker, DEVICES[:1], tmp_path)
+    uplink = device.uplinks[DEVICES[0]]
+    try:
+        first = Watcher(broker, coordinator_state_filter(), user=DEVICES[1], client_id=DEVICES[1])
+        wait_until(lambda: _states(first)[:1] == [(ONLINE, True)], "no retained online state")
+        wait_until(lambda: uplink.coordinator.is_online is True, "the device did not hear it")
+        worker.kill()
+        # Live (not retained): the broker published the will when the connection broke.
+        wait_until(lambda: _states(first)[-1:] == [(OFFLINE, False)], "no will", timeout=30)
+        wait_until(lambda: uplink.coordinator.is_online is False, "the device missed the will")
+        first.stop()
+        later = Watcher(broker, coordinator_state_filter(), user=DEVICES[2], client_id=DEVICES[2])
+        wait_until(lambda: _states(later)[:1] == [(OFFLINE, True)], "the will was not retained")
+        worker.start()
+        wait_until(lambda: _states(later)[-1:] == [(ONLINE, False)], "not online again")
+        worker.stop()  # a clean stop says goodbye itself
+        wait_until(lambda: _states(later)[-1:] == [(OFFLINE, False)], "no goodbye on stop")
+        later.stop()
+    finally:
+        worker.kill()
+        device.close()

@@ -33,6 +33,7 @@ health = st.builds(
     agent_version=short_text,
     bundle_version=versions,
     outbox_depth=st.integers(min_value=0, max_value=m.INT32_MAX),
+    coordinator_online=st.none() | st.booleans(),
 )
 
 PAYLOADS: dict[type[m.WireModel], st.SearchStrategy[Any]] = {
@@ -125,6 +126,10 @@ PAYLOADS: dict[type[m.WireModel], st.SearchStrategy[Any]] = {
         refusal=st.none() | st.sampled_from(m.BundleRefusal),
         content_hash=st.none() | st.from_regex(r"\A[0-9a-f]{64}\Z"),
     ),
+    m.Receipt: st.builds(
+        m.Receipt, message_ids=st.lists(st.uuids(), min_size=1, max_size=m.MAX_RECEIPT_IDS)
+    ),
+    m.CoordinatorState: st.builds(m.CoordinatorState, status=st.sampled_from(m.CoordinatorStatus)),
 }
 
 any_payload = st.one_of(*PAYLOADS.values())

@@ -1,5 +1,7 @@
 """One builder, one parser; topics not ours or not the sender's are refused with a reason."""
 
+from uuid import uuid4
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,8 +22,27 @@ from protocols import (
     state_topic,
     topic_for,
 )
-from protocols.messages import Attendance, AttendanceAction, Birth, Death, DeathCause
-from protocols.topics import device_command_filter, fleet_filters, shared_filter
+from protocols.codec import decode_coordinator_state
+from protocols.messages import (
+    Attendance,
+    AttendanceAction,
+    Birth,
+    CoordinatorState,
+    CoordinatorStatus,
+    Death,
+    DeathCause,
+    Receipt,
+)
+from protocols.topics import (
+    coordinator_state_filter,
+    coordinator_state_topic,
+    device_acl_patterns,
+    device_command_filter,
+    fleet_filters,
+    parse_coordinator_state_topic,
+    receipt_topic,
+    shared_filter,
+)
 from tests.protocols.strategies import envelopes, names
 
 
@@ -48,8 +69,52 @@ def test_other_topics_round_trip(site: str, device: str, name: CommandName) -> N
 
 @given(envelopes())
 def test_every_message_decodes_on_the_topic_it_is_sent_on(envelope: Envelope) -> None:
+    if isinstance(envelope.payload, CoordinatorState):
+        worker, decoded, _ = decode_coordinator_state(topic_for("main", envelope), encode(envelope))
+        assert (worker, decoded) == (envelope.device_id, envelope)
+        return
     topic = parse_topic(topic_for("main", envelope))
     assert decode_on_topic(topic, encode(envelope)) == envelope
+
+
+def test_receipts_travel_on_the_devices_own_receipt_topic() -> None:
+    receipt = Sender("door-01").state(Receipt(message_ids=[uuid4()]))
+    topic = receipt_topic("main", "door-01")
+    assert topic == "campus/v1/main/door-01/receipt" == topic_for("main", receipt)
+    assert decode_on_topic(parse_topic(topic), encode(receipt)) == receipt
+    with pytest.raises(ProtocolError, match="from device 'door-01' but came on the topic of"):
+        decode_on_topic(parse_topic(receipt_topic("main", "door-02")), encode(receipt))
+    attendance = Sender("door-01").sequenced(
+        Attendance(action=AttendanceAction.CHECK_IN, person_ref="p1")
+    )
+    with pytest.raises(ProtocolError, match="'attendance' message does not belong on topic"):
+        decode_on_topic(parse_topic(topic), encode(attendance))
+
+
+def test_the_coordinators_state_topic_is_outside_every_device_namespace() -> None:
+    topic = coordinator_state_topic("coordinator-ingest-1")
+    assert topic == "campus/v1/coordinator/coordinator-ingest-1"
+    assert parse_coordinator_state_topic(topic) == "coordinator-ingest-1"
+    # Four levels: no device topic (five or six levels, `campus/v1/+/<id>/...`) can be it.
+    for not_state in ("campus/v1/coordinator/x/state", "campus/v1/main/coordinator", "a/b/c/d"):
+        assert parse_coordinator_state_topic(not_state) is None
+    with pytest.raises(ProtocolError, match="worker id '#' is not valid"):
+        coordinator_state_topic("#")
+    online = Sender("coordinator-ingest-1").state(CoordinatorState(status=CoordinatorStatus.ONLINE))
+    with pytest.raises(ProtocolError, match="state of worker 'coordinator-ingest-1' came on"):
+        decode_coordinator_state(coordinator_state_topic("coordinator-ingest-2"), encode(online))
+    birth = Sender("door-01").state(Birth(agent_version="1", profile="door"))
+    with pytest.raises(ProtocolError, match="'birth' message does not belong"):
+        decode_coordinator_state(coordinator_state_topic("door-01"), encode(birth))
+    with pytest.raises(ProtocolError, match="is not a coordinator state topic"):
+        decode_coordinator_state(state_topic("main", "door-01"), encode(online))
+
+
+def test_device_access_rules_cover_receipts_and_the_coordinators_state() -> None:
+    rules = device_acl_patterns()
+    assert ("read", "campus/v1/+/%u/receipt") in rules
+    assert ("read", coordinator_state_filter()) in rules
+    assert all(access == "read" for access, topic in rules if "receipt" in topic)
 
 
 @pytest.mark.parametrize(
