@@ -12,8 +12,9 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from coordinator.core.keys import digest_token
@@ -107,7 +108,14 @@ def claim_link(
         raise LinkSpentError("this link has expired: ask the pass office for a new one")
     student_pass = session.get_one(StudentPass, link.pass_id)
     _require_usable(student_pass, now)
-    link.used_at, link.holder_key = now, holder_key.hex()
+    # Spent by a conditional update, so of two claims racing for one link exactly one wins.
+    spend = (
+        update(PassLink)
+        .where(PassLink.id == link.id, PassLink.used_at.is_(None))
+        .values(used_at=now, holder_key=holder_key.hex())
+    )
+    if cast(CursorResult[Any], session.execute(spend)).rowcount != 1:
+        raise LinkSpentError("this link was claimed a moment ago, by another phone or tab")
     record_change(
         session,
         Actor(None, "pass link", address, user_agent),
@@ -115,7 +123,7 @@ def claim_link(
         entity="pass_link",
         entity_id=link.id,
         before={"used": False},
-        after={"used": True, "pass_id": student_pass.id, "holder_key": link.holder_key},
+        after={"used": True, "pass_id": student_pass.id, "holder_key": holder_key.hex()},
     )
     return student_pass
 

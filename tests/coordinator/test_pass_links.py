@@ -278,3 +278,52 @@ def test_the_page_and_its_files_are_served_from_the_coordinator(sqlite_api: Api)
     assert "https://" not in page.text  # no CDN
     for hostile in ("../app.py", "%2e%2e%2fapp.py", "index.html", "x" * 5000):
         assert client.get(f"/p/{hostile}").status_code == 404, hostile
+
+
+def test_the_vendored_qr_encoder_is_the_one_recorded_in_the_dependencies() -> None:
+    import hashlib
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    vendored = repo / "coordinator" / "static" / "vendor" / "qrcode-generator-2.0.4.js"
+    digest = hashlib.sha256(vendored.read_bytes()).hexdigest()
+    assert digest in (repo / "docs" / "dependencies.md").read_text(encoding="utf-8")
+    assert (vendored.parent / "LICENCE-qrcode-generator.txt").exists()
+
+
+def test_of_two_phones_claiming_one_link_at_once_exactly_one_gets_the_pass(
+    api: Api, clock: Clock
+) -> None:
+    """Deterministic interleaving on PostgreSQL: the second claim runs while the first is
+    uncommitted, waits for its row, and is then refused; without the conditional update both
+    phones would hold the pass."""
+    import threading
+
+    from coordinator.services.pass_links import LinkSpentError, claim_link
+    from tests.coordinator.test_overlap_concurrency import _waits_for_a_lock
+
+    if api.settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite lets one writer in at a time: the race is PostgreSQL's")
+    token = _link(api, _pass(api))
+    outcome: list[str] = []
+    with api.sessions() as first:
+        claim_link(first, token=token, holder_key=b"\x01" * 32, now=NOW)  # uncommitted
+
+        def second() -> None:
+            with api.sessions() as session:
+                try:
+                    claim_link(session, token=token, holder_key=b"\x02" * 32, now=NOW)
+                    session.commit()
+                    outcome.append("claimed")
+                except LinkSpentError as error:
+                    outcome.append(str(error))
+
+        racer = threading.Thread(target=second)
+        racer.start()
+        assert _waits_for_a_lock(api.sessions, racer), "the second claim did not wait"
+        first.commit()
+    racer.join(10)
+    assert len(outcome) == 1 and "a moment ago" in outcome[0]
+    with api.sessions() as session:
+        link = session.scalars(select(m.PassLink)).one()
+        assert link.holder_key == "01" * 32

@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from coordinator.api.deps import ActorDep, ClockDep, ScopeDep, SessionDep, SettingsDep, allow
+from coordinator.api.errors import ErrorBody
 from coordinator.bundles.passes import pass_text
 from coordinator.db.enums import Role
 from coordinator.db.models import Student
@@ -118,7 +119,7 @@ def create_pass_link(
     return PassLinkPublic(url=made.url, expires_at=made.expires_at)
 
 
-@router.post("/pass-links/{token}/claim")
+@router.post("/pass-links/{token}/claim", responses={410: {"model": ErrorBody}})
 def claim_pass_link(
     token: str,
     claim: PassLinkClaim,
