@@ -23,6 +23,7 @@ from coordinator.api.routes import (
     faces,
     health,
     notifications,
+    pass_links,
     pass_print,
     people,
     places,
@@ -113,12 +114,14 @@ def create_app(
         faces.stale_router,
         downlink.router,
         pass_print.router,
+        pass_links.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     for module in (places, people, exams, assignments, violations, records, events, delivery):
         for router in module.routers:
             app.include_router(router, prefix=API_PREFIX)
     app.include_router(delivery.metrics_router)
+    app.include_router(pass_links.page_router)
     return app
 
 

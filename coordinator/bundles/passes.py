@@ -29,8 +29,19 @@ QR_SCALE = 8  # pixels a module: a version 8 code is ~45 mm wide at 300 dpi
 SHEET_DPI = 300
 
 
-def pass_text(session: Session, secret: SecretStr, student_pass: StudentPass) -> str:
-    """The static text of a pass (what its QR code holds), signed by the active key."""
+def pass_text(
+    session: Session,
+    secret: SecretStr,
+    student_pass: StudentPass,
+    *,
+    holder_key: bytes | None = None,
+) -> str:
+    """The static text of a pass (what its QR code holds), signed by the active key.
+
+    With `holder_key` (the raw Ed25519 public key of the student's phone) it is the phone form:
+    the key is bound into the signed body (flag bit 0), and gates then accept only the rotating
+    codes that phone signs (services/pass_links.py, the page in coordinator/static/phone/).
+    """
     if student_pass.revoked_at is not None:
         raise ConflictError("this pass is revoked; issue a new one instead of printing it")
     key = active_key(session, secret)
@@ -45,6 +56,7 @@ def pass_text(session: Session, secret: SecretStr, student_pass: StudentPass) ->
             valid_from=student_pass.valid_from,
             valid_until=student_pass.valid_until,
             key_id=pass_key_id(key.private_key.public_key()),
+            holder_key=holder_key,
         )
     except (ValueError, ValidationError) as error:
         raise ConflictError(f"this pass cannot be encoded: {error}; reissue it") from None

@@ -149,6 +149,12 @@ class Settings(BaseSettings):
     account_link_hours: int = Field(
         default=24, ge=1, le=168, description="Lifetime of an invite or password-reset link."
     )
+    pass_link_hours: int = Field(
+        default=72,
+        ge=1,
+        le=24 * 14,
+        description="Lifetime of the one-time link through which a student opens a phone pass.",
+    )
     smtp_host: str | None = Field(
         default=None, description="SMTP server for invites; unset: links are shown to the admin."
     )

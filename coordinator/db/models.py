@@ -484,6 +484,25 @@ class StudentPass(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(500))
 
 
+class PassLink(Base):
+    """A one-time link through which a student opens their pass on a phone (services/pass_links).
+
+    Only a hash of the token is kept. Claiming the link binds the phone's public key into the
+    pass and spends the link; `holder_key` is that key, kept to show which phone holds the pass.
+    """
+
+    __tablename__ = "pass_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pass_id: Mapped[int] = mapped_column(ForeignKey("passes.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    holder_key: Mapped[str | None] = mapped_column(String(64))
+
+
 class AccessLog(Base):
     """A gate's decision on someone passing."""
 

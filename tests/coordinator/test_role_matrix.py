@@ -42,6 +42,7 @@ PUBLIC = {  # answered without a token: signing in, and the health check
     ("POST", "/api/v1/auth/totp/enrol"),
     ("POST", "/api/v1/auth/totp/confirm"),
     ("POST", "/api/v1/auth/password/set"),
+    ("POST", "/api/v1/pass-links/{token}/claim"),  # the one-time link's token is the credential
 }
 _counter = itertools.count(1)
 
@@ -348,6 +349,7 @@ DESIGN: dict[tuple[str, str], Cell] = {
     ("GET", "/api/v1/passes/{record_id}"): Cell((A, M), item("/passes/{}", lambda a, s: a.campus.student_pass.id)),
     ("GET", "/api/v1/passes/{pass_id}/qr.png"): Cell((A, M), item("/passes/{}/qr.png", lambda a, s: _printable_pass(a))),
     ("GET", "/api/v1/passes/{pass_id}/print.pdf"): Cell((A, M), item("/passes/{}/print.pdf", lambda a, s: _printable_pass(a))),
+    ("POST", "/api/v1/passes/{pass_id}/link"): Cell((A, M), body("/passes/{}/link", lambda a, s: {}, lambda a, s: _printable_pass(a))),
     ("POST", "/api/v1/passes/{pass_id}/revoke"): Cell((A,), body("/passes/{}/revoke", lambda a, s: {"reason": "lost"}, lambda a, s: _add(a, m.StudentPass(pass_ref=f"{_n():032d}", student_id=a.campus.student.id, zones=["main"], valid_from=START, valid_until=START + timedelta(days=1))))),
     ("GET", "/api/v1/audit"): Cell((A,), listing("/audit")),
     ("POST", "/api/v1/users/{user_id}/face-templates"): Cell((A,), lambda a, s, r: (f"/api/v1/users/{s.supervisor.id}/face-templates", photos((0, 0), (12, 8), (6, 20)))),
@@ -468,7 +470,8 @@ enforce route by route (`python -m tests.coordinator.test_role_matrix` rewrites 
   that does not exist, so nobody learns what other buildings hold. **—**: 403.
 - Everyone may read and mark their own notifications, `GET /me` and change their own
   password (`POST /auth/password`). Sign-in routes, setting a password through an invite or
-  reset link, and `GET /health` need no token. Without a token every other route answers 401.
+  reset link, claiming a phone pass through its one-time link (`POST /pass-links/{token}/claim`)
+  and `GET /health` need no token. Without a token every other route answers 401.
 
 """
 
