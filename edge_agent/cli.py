@@ -79,12 +79,18 @@ def simulate(
     typer.echo(f"simulating {devices} device(s) on site {site!r} via {broker_host}:{broker_port}")
     reports = run_simulation(plan, stop) if scripted is None else run_script(plan, scripted, stop)
     for report in reports:
-        state = "all delivered" if report.left_in_outbox == 0 else "NOT delivered"
+        state = (
+            "all stored by the coordinator"
+            if report.left_in_outbox == 0
+            else "at the broker, kept until the coordinator's receipt"
+            if report.all_sent
+            else "NOT delivered"
+        )
         typer.echo(
             f"{report.device_id}: {report.recorded} recorded, "
             f"{report.left_in_outbox} left in outbox ({state})"
         )
-    if any(report.left_in_outbox for report in reports):
+    if not all(report.all_sent for report in reports):
         raise typer.Exit(1)
 
 
