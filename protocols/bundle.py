@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from protocols.errors import ProtocolError
-from protocols.messages import DeviceId, Ref, Station, WireModel
+from protocols.messages import DeviceId, Direction, Ref, Station, WireModel
 from protocols.sealing import SealedBytes, context
 
 BUNDLE_FORMAT = 1
@@ -106,12 +106,20 @@ class DeviceBinding(WireModel):
     geofence: Geofence | None = Field(
         default=None, description="Where the device must be; None when the place has none."
     )
+    direction: Direction | None = Field(
+        default=None,
+        description="Gate stations: the way the gate lets people through, from the "
+        "coordinator's gate record. None for a door, for a gate recorded as both ways, and in "
+        "bundles made before this field existed: the device's own setting decides.",
+    )
 
     @model_validator(mode="after")
     def _one_place(self) -> "DeviceBinding":
         expected = {Station.DOOR: "room_ref", Station.GATE: "gate_ref"}[self.station]
         if (self.room_ref is None) == (self.gate_ref is None) or getattr(self, expected) is None:
             raise ValueError(f"a {self.station.value} station is bound by {expected} only")
+        if self.direction is not None and self.station is not Station.GATE:
+            raise ValueError("only a gate station has a direction")
         return self
 
 

@@ -161,9 +161,7 @@ def downgrade() -> None:
     op.drop_table("pass_applications")
     with op.batch_alter_table("passes", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_passes_replaces_id_passes"), type_="foreignkey")
-        batch_op.drop_constraint(
-            batch_op.f("fk_passes_building_id_buildings"), type_="foreignkey"
-        )
+        batch_op.drop_constraint(batch_op.f("fk_passes_building_id_buildings"), type_="foreignkey")
         batch_op.drop_index(batch_op.f("ix_passes_building_id"))
         batch_op.drop_column("replaces_id")
         batch_op.drop_column("status_changed_at")
