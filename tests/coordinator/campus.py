@@ -11,8 +11,8 @@ from coordinator.db import models as m
 from coordinator.db.enums import (
     AssignmentStatus,
     DeviceStatus,
-    PassApplicationStatus,
     GateDirection,
+    PassApplicationStatus,
     Role,
     StudentStatus,
     ViolationStatus,
@@ -177,7 +177,9 @@ def _side(
         valid_until=START + timedelta(days=30),
         status=PassApplicationStatus.DRAFT,
     )
-    time_rule = m.GateTimeRule(gate_id=gate.id, weekdays=[1, 2, 3, 4, 5], opens="06:00", closes="23:00")
+    time_rule = m.GateTimeRule(
+        gate_id=gate.id, weekdays=[1, 2, 3, 4, 5], opens="06:00", closes="23:00"
+    )
     session.add_all([assignment, attendance, attempt, access_log, violation])
     session.add_all([student_pass, pass_application, time_rule])
     session.flush()

@@ -116,7 +116,9 @@ def fresh_application(api: Api, side: Side, status: PassApplicationStatus) -> in
 
 
 def fresh_time_rule(api: Api, side: Side) -> int:
-    return _add(api, m.GateTimeRule(gate_id=side.gate.id, weekdays=[1], opens="08:00", closes="18:00"))
+    return _add(
+        api, m.GateTimeRule(gate_id=side.gate.id, weekdays=[1], opens="08:00", closes="18:00")
+    )
 
 
 def fresh_session(api: Api, side: Side) -> int:

@@ -142,15 +142,16 @@ _step_route("expire", passes_service.expire_pass, "End a pass before its date")
 @passes.post("/{pass_id}/resume", response_model=PassPublic, dependencies=DECIDERS)
 def resume_pass(
     pass_id: Id,
-    body: s.PassResume,
     session: SessionDep,
     scope: ScopeDep,
     actor: ActorDep,
     clock: ClockDep,
+    body: s.PassResume | None = None,
 ) -> PassPublic:
     """Lift a suspension; gates accept the pass again with their next bundle."""
     student_pass = passes_service.find_pass(session, pass_id, scope=scope)
-    passes_service.resume_pass(session, student_pass, reason=body.reason, actor=actor, now=clock())
+    reason = body.reason if body else None
+    passes_service.resume_pass(session, student_pass, reason=reason, actor=actor, now=clock())
     session.commit()
     return PassPublic.model_validate(student_pass)
 
