@@ -5,6 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from coordinator.api.deps import get_clock
@@ -158,7 +159,12 @@ def test_a_manager_of_another_building_is_refused(sqlite_api: Api) -> None:
     for step in ("suspend", "revoke", "expire", "reissue"):
         response = _call(api, "POST", f"/passes/{other.student_pass.id}/{step}", reason="x")
         assert response.status_code == 404, step
-    rule = {"gate_id": other.gate.id, "weekdays": [1], "opens": "08:00", "closes": "09:00"}
+    rule: dict[str, Any] = {
+        "gate_id": other.gate.id,
+        "weekdays": [1],
+        "opens": "08:00",
+        "closes": "09:00",
+    }
     assert _call(api, "POST", "/gate-time-rules", **rule).status_code == 404
     assert _call(api, "DELETE", f"/gate-time-rules/{other.time_rule.id}").status_code == 404
     # nothing of the other building changed
@@ -226,11 +232,13 @@ def test_pass_steps_follow_the_life_cycle(
 def test_a_pass_past_its_date_is_expired_whatever_its_status(sqlite_api: Api) -> None:
     api = sqlite_api
     pass_id = fresh_pass(api, api.campus.own)
-    api.client.app.dependency_overrides[get_clock] = lambda: lambda: START + timedelta(days=400)
+    app = api.client.app
+    assert isinstance(app, FastAPI)
+    app.dependency_overrides[get_clock] = lambda: lambda: START + timedelta(days=400)
     try:
         response = _call(api, "POST", f"/passes/{pass_id}/suspend", reason="late")
     finally:
-        api.client.app.dependency_overrides.pop(get_clock)
+        app.dependency_overrides.pop(get_clock)
     assert response.status_code == 409
     assert response.json()["message"].startswith("this pass expired (2027-12-01")
 
@@ -261,7 +269,12 @@ def test_gates_bundles_carry_suspended_revoked_hours_and_direction(sqlite_api: A
     for pass_id, step in ((suspended, "suspend"), (revoked, "revoke"), (expired, "expire")):
         assert _call(api, "POST", f"/passes/{pass_id}/{step}", reason="desk").status_code == 200
     reissued = _call(api, "POST", f"/passes/{own.student_pass.id}/reissue", reason="lost")
-    rule = {"gate_id": own.gate.id, "weekdays": [6, 7], "opens": "22:00", "closes": "02:00"}
+    rule: dict[str, Any] = {
+        "gate_id": own.gate.id,
+        "weekdays": [6, 7],
+        "opens": "22:00",
+        "closes": "02:00",
+    }
     assert _call(api, "POST", "/gate-time-rules", **rule, past_midnight=True).status_code == 201
 
     bundle = build()
@@ -323,7 +336,12 @@ def test_bad_time_rules_are_refused_with_the_field(
     sqlite_api: Api, body: dict[str, Any], field: str
 ) -> None:
     api = sqlite_api
-    rule = {"gate_id": api.campus.own.gate.id, "weekdays": [1], "opens": "08:00", "closes": "18:00"}
+    rule: dict[str, Any] = {
+        "gate_id": api.campus.own.gate.id,
+        "weekdays": [1],
+        "opens": "08:00",
+        "closes": "18:00",
+    }
     response = _call(api, "POST", "/gate-time-rules", **(rule | body))
     assert response.status_code == 422, response.text
     assert field in {f["field"].split(".")[-1] for f in response.json()["fields"]} | {
