@@ -1,8 +1,9 @@
 """A pass's life: application (draft, submitted, approved or rejected), then suspend, resume,
 revoke, expire and reissue; who may do each; the audit trail; what the gates' bundles carry."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi import FastAPI
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from coordinator.api.deps import get_clock
 from coordinator.db import models as m
 from coordinator.db.enums import DeviceStatus, GateDirection, PassStatus, Role
+from edge_agent.stations.gate_book import gate_book
 from protocols import Direction
 from protocols.bundle import Bundle
 from tests.coordinator.campus import START
@@ -19,6 +21,7 @@ from tests.coordinator.test_downlink import FakePublisher, _builder, _bundle_fro
 from tests.coordinator.test_role_matrix import fresh_pass
 
 A, M, T = Role.ADMIN, Role.MANAGER, Role.TECHNICIAN
+BERLIN = ZoneInfo("Europe/Berlin")
 URL = "/api/v1"
 WINDOW = {
     "valid_from": START.isoformat(),
@@ -290,6 +293,13 @@ def test_gates_bundles_carry_suspended_revoked_hours_and_direction(sqlite_api: A
         "22:00",
         "02:00",
     )
+
+    book = gate_book(bundle)  # what the gate station makes of it
+    assert book.suspended == {refs[suspended]} and refs[revoked] in book.revoked
+    assert book.is_open(datetime(2026, 12, 6, 23, 30, tzinfo=BERLIN))  # Sunday night
+    assert book.is_open(datetime(2026, 12, 7, 1, 30, tzinfo=BERLIN))  # ... past midnight
+    assert not book.is_open(datetime(2026, 12, 7, 3, 0, tzinfo=BERLIN))  # Monday, 03:00
+    assert not book.is_open(datetime(2026, 12, 7, 23, 30, tzinfo=BERLIN))  # Monday, after 23:00
 
     assert _call(api, "POST", f"/passes/{suspended}/resume").status_code == 200
     assert _call(api, "DELETE", f"/gate-time-rules/{own.time_rule.id}").status_code == 204
