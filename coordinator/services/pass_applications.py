@@ -65,6 +65,7 @@ def update_application(
     scope: Scope,
 ) -> PassApplication:
     """Only a draft is edited; the merged values are held to the rules of a new one."""
+    passes.lock(session, application)
     if application.status is not A.DRAFT:
         raise ConflictError(f"this application is {application.status.value}: only a draft changes")
     values = records.given(changes, PassApplication)
@@ -90,7 +91,7 @@ def update_application(
 def submit(
     session: Session, application: PassApplication, *, actor: Actor, now: datetime
 ) -> PassApplication:
-    _require_step(application, A.SUBMITTED)
+    _require_step(session, application, A.SUBMITTED)
     changes = {"status": A.SUBMITTED, "submitted_at": now}
     return records.change(session, application, changes, actor=actor, what=WHAT, action="submit")
 
@@ -98,7 +99,7 @@ def submit(
 def reject(
     session: Session, application: PassApplication, *, reason: str, actor: Actor, now: datetime
 ) -> PassApplication:
-    _require_step(application, A.REJECTED)
+    _require_step(session, application, A.REJECTED)
     changes = {
         "status": A.REJECTED,
         "decided_by_id": actor.user_id,
@@ -112,7 +113,7 @@ def approve(
     session: Session, application: PassApplication, *, actor: Actor, scope: Scope, now: datetime
 ) -> StudentPass:
     """Approve and issue the pass, re-checking what may have changed since the draft."""
-    _require_step(application, A.APPROVED)
+    _require_step(session, application, A.APPROVED)
     if application.valid_until <= now:
         raise ConflictError("the window this application asks for has passed: reject it")
     passes.require_zones(
@@ -139,7 +140,10 @@ def approve(
     return student_pass
 
 
-def _require_step(application: PassApplication, target: PassApplicationStatus) -> None:
+def _require_step(
+    session: Session, application: PassApplication, target: PassApplicationStatus
+) -> None:
+    passes.lock(session, application)
     status = application.status
     if target not in TRANSITIONS[status]:
         allowed = [a for a, targets in TRANSITIONS.items() if target in targets]

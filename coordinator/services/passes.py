@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from coordinator.db.enums import PassStatus, StudentStatus
-from coordinator.db.models import Building, Gate, Student, StudentPass
+from coordinator.db.models import Building, Gate, PassApplication, Student, StudentPass
 from coordinator.errors import ConflictError, InvalidInputError, NotFoundError
 from coordinator.schemas import records as s
 from coordinator.services import records
@@ -52,6 +52,12 @@ def find_pass(session: Session, pass_id: int, *, scope: Scope) -> StudentPass:
 
 
 # --- rules shared with applications --------------------------------------------------------------
+
+
+def lock(session: Session, record: StudentPass | PassApplication) -> None:
+    """Re-read the row under a lock before a step is checked, so two people approving or
+    reissuing at once make one change, not two (PostgreSQL; SQLite has one writer at a time)."""
+    session.refresh(record, with_for_update=True)
 
 
 def require_window(valid_from: datetime, valid_until: datetime) -> None:
@@ -216,6 +222,7 @@ def _step(
     actor: Actor,
     now: datetime,
 ) -> StudentPass:
+    lock(session, student_pass)
     status = student_pass.status
     if status is P.REVOKED or student_pass.revoked_at is not None:
         raise ConflictError("this pass is already revoked; reissue or issue a new one")

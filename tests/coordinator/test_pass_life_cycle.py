@@ -1,6 +1,7 @@
 """A pass's life: application (draft, submitted, approved or rejected), then suspend, resume,
 revoke, expire and reissue; who may do each; the audit trail; what the gates' bundles carry."""
 
+import threading
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -8,20 +9,33 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.api.deps import get_clock
 from coordinator.db import models as m
-from coordinator.db.enums import DeviceStatus, GateDirection, PassStatus, Role
+from coordinator.db.enums import (
+    DeviceStatus,
+    GateDirection,
+    PassApplicationStatus,
+    PassStatus,
+    Role,
+)
+from coordinator.errors import ConflictError
+from coordinator.services import pass_applications
+from coordinator.services.audit import Actor
+from coordinator.services.scope import Scope
 from edge_agent.stations.gate_book import gate_book
 from protocols import Direction
 from protocols.bundle import Bundle
-from tests.coordinator.campus import START
+from tests.coordinator.campus import START, build_campus
 from tests.coordinator.conftest import Api
 from tests.coordinator.test_downlink import FakePublisher, _builder, _bundle_from, _register_key
+from tests.coordinator.test_overlap_concurrency import WAIT_SECONDS, _waits_for_a_lock, pg_sessions
 from tests.coordinator.test_role_matrix import fresh_pass
 
 A, M, T = Role.ADMIN, Role.MANAGER, Role.TECHNICIAN
 BERLIN = ZoneInfo("Europe/Berlin")
+__all__ = ["pg_sessions"]  # the PostgreSQL fixture, shared with the overlap tests
 URL = "/api/v1"
 WINDOW = {
     "valid_from": START.isoformat(),
@@ -139,8 +153,7 @@ def test_a_rejection_needs_a_reason_and_is_final(sqlite_api: Api) -> None:
         assert entry.after["decision_reason"] == "not enrolled this term"
 
 
-def test_a_manager_of_another_building_is_refused(sqlite_api: Api) -> None:
-    api = sqlite_api
+def test_a_manager_of_another_building_is_refused(api: Api) -> None:
     other = api.campus.other
     assert _application(api, building_id=other.building.id).status_code == 404
     for path in (
@@ -313,8 +326,7 @@ def _refs(api: Api) -> dict[int, str]:
         return {p.id: p.pass_ref for p in session.scalars(select(m.StudentPass))}
 
 
-def test_a_time_rule_marks_only_its_gates_devices_stale(sqlite_api: Api) -> None:
-    api = sqlite_api
+def test_a_time_rule_marks_only_its_gates_devices_stale(api: Api) -> None:
     mine = _gate_device(api, api.campus.own.gate, "gate-a")
     theirs = _gate_device(api, api.campus.other.gate, "gate-b")
     changed = _call(api, "PATCH", f"/gate-time-rules/{api.campus.own.time_rule.id}", closes="22:00")
@@ -413,3 +425,44 @@ def test_an_inactive_student_gets_no_pass(sqlite_api: Api) -> None:
     assert (
         _call(api, "GET", f"/pass-applications/{application['id']}").json()["status"] == "submitted"
     )
+
+
+def test_two_approvals_at_once_issue_one_pass(pg_sessions: sessionmaker[Session]) -> None:
+    """Deterministic interleaving on PostgreSQL: the second approval runs while the first is
+    uncommitted. Without the row lock it would still see `submitted` and issue a second pass."""
+    with pg_sessions() as session:
+        campus = build_campus(session)
+        application_id = campus.own.pass_application.id
+        session.get_one(m.PassApplication, application_id).status = PassApplicationStatus.SUBMITTED
+        session.commit()
+    actor = Actor(campus.admin.id, campus.admin.email)
+    scope = Scope(campus.admin.id, Role.ADMIN, None)
+
+    def approve(session: Session) -> None:
+        application = pass_applications.find_application(session, application_id, scope=scope)
+        pass_applications.approve(session, application, actor=actor, scope=scope, now=START)
+
+    outcome: list[str] = []
+    with pg_sessions() as first:
+        approve(first)  # holds the application's row lock, uncommitted
+
+        def second() -> None:
+            with pg_sessions() as session:
+                try:
+                    approve(session)
+                    session.commit()
+                    outcome.append("approved")
+                except ConflictError as error:
+                    outcome.append(str(error))
+
+        racer = threading.Thread(target=second)
+        racer.start()
+        assert _waits_for_a_lock(pg_sessions, racer), "the second approval did not wait"
+        first.commit()
+    racer.join(WAIT_SECONDS)
+    assert outcome == ["this application is approved; only a submitted one can become approved"]
+    with pg_sessions() as session:
+        issued = session.scalars(select(m.StudentPass).where(m.StudentPass.replaces_id.is_(None)))
+        assert (
+            len([p for p in issued if p.building_id == campus.own.building.id]) == 2
+        )  # campus + 1
