@@ -2,6 +2,7 @@
 revoke, expire and reissue; who may do each; the audit trail; what the gates' bundles carry."""
 
 import threading
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,6 +42,23 @@ WINDOW = {
     "valid_from": START.isoformat(),
     "valid_until": (START + timedelta(days=30)).isoformat(),
 }
+
+
+NOW = START + timedelta(days=1)
+
+
+@pytest.fixture(autouse=True)
+def _fixed_clock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The API's clock stands at NOW, so the passes' fixed dates stay valid whenever this runs."""
+    name = next((n for n in ("api", "sqlite_api") if n in request.fixturenames), None)
+    if name is None:
+        yield
+        return
+    app = request.getfixturevalue(name).client.app
+    assert isinstance(app, FastAPI)
+    app.dependency_overrides[get_clock] = lambda: lambda: NOW
+    yield
+    app.dependency_overrides.pop(get_clock, None)
 
 
 def _call(api: Api, method: str, path: str, role: Role = M, **body: Any) -> Any:
@@ -251,10 +269,7 @@ def test_a_pass_past_its_date_is_expired_whatever_its_status(sqlite_api: Api) ->
     app = api.client.app
     assert isinstance(app, FastAPI)
     app.dependency_overrides[get_clock] = lambda: lambda: START + timedelta(days=400)
-    try:
-        response = _call(api, "POST", f"/passes/{pass_id}/suspend", reason="late")
-    finally:
-        app.dependency_overrides.pop(get_clock)
+    response = _call(api, "POST", f"/passes/{pass_id}/suspend", reason="late")
     assert response.status_code == 409
     assert response.json()["message"].startswith("this pass expired (2027-12-01")
 
@@ -267,7 +282,7 @@ def test_gates_bundles_carry_suspended_revoked_hours_and_direction(sqlite_api: A
         session.commit()
     device = _gate_device(api, own.gate, "gate-a")
     _register_key(api, device)
-    publisher, now = FakePublisher(), START + timedelta(days=1)
+    publisher, now = FakePublisher(), NOW
 
     def build() -> Bundle:
         assert _stale(api, device)
