@@ -1,9 +1,8 @@
 """Students' gate passes and their life cycle; the caller owns the transaction.
 
-    issue ─▶ active ◀──resume── suspended
-               │  └──suspend──▶   │
-               ├──────────────────┴─▶ revoked   (revoke; reissue revokes it and issues a new pass)
-               └──────────────────┴─▶ expired   (expire: a person ends it early)
+    issue ──▶ active ──suspend──▶ suspended ──resume──▶ active
+    active | suspended ──revoke──▶ revoked   (reissue: revoked, and a new pass id replaces it)
+    active | suspended ──expire──▶ expired   (a person ends it before its date)
     past valid_until: expired by date, whatever the status says; no step applies any more
 
 A pass is filed under a building (`building_id`): managers act on the passes of their
@@ -225,12 +224,13 @@ def _step(
     lock(session, student_pass)
     status = student_pass.status
     if status is P.REVOKED or student_pass.revoked_at is not None:
-        raise ConflictError("this pass is already revoked; reissue or issue a new one")
+        raise ConflictError("this pass is already revoked; a new pass comes from a new application")
     if status is P.EXPIRED or student_pass.valid_until <= now:
         raise ConflictError(
-            f"this pass expired ({_day(student_pass.valid_until)}); issue a new one"
+            f"this pass expired ({_day(student_pass.valid_until)}); a new pass comes from a new "
+            "application"
             if status is not P.EXPIRED
-            else "this pass was already expired early; issue a new one"
+            else "this pass was already expired early; a new pass comes from a new application"
         )
     if target not in TRANSITIONS[status]:
         raise ConflictError(f"this pass is {status.value}; it cannot become {target.value}")
