@@ -260,8 +260,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         clock = Clock()
         probe = load_door_profile(
-            AgentConfig(device_id="bench-01", site="bench", data_dir=Path(folder)).model_copy(
-                update={"profile": "door-station-sim"}
+            AgentConfig(
+                device_id="bench-01",
+                site="bench",
+                profile="door-station-sim",
+                data_dir=Path(folder),
             )
         )
         pipeline = FacePipeline(settings=probe.vision_settings())
@@ -307,6 +310,8 @@ def main() -> None:
         for stage in order:
             if stage in per_tap:
                 print(f"  {stage:9s} {summary(per_tap[stage])}")
+        if args.backlog < 1:
+            return  # --backlog 0 skips the start-up measurement
         first, drained = measure_backlog(Path(folder) / "backlog", args.backlog, pipeline, book)
         print(
             f"with {args.backlog} events waiting: first new decision {first:.2f} s after start, "

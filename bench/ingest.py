@@ -103,31 +103,34 @@ def database() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _publish(
-    port: int, users: dict[str, str], messages: list[tuple[str, str, bytes]], rate: float | None
-) -> None:
-    """Publish every message with QoS 1 from its device's own connection; pace to `rate`/s."""
+def _connect(port: int, users: dict[str, str], device_ids: list[str]) -> dict[str, mqtt.Client]:
+    """One MQTT v5 connection per device, as a fleet has."""
     clients: dict[str, mqtt.Client] = {}
-    for device_id in sorted({m[0] for m in messages}):
+    for device_id in device_ids:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id, protocol=mqtt.MQTTv5)
         client.username_pw_set(device_id, users[device_id])
         client.max_inflight_messages_set(100)
         client.connect("127.0.0.1", port)
         client.loop_start()
         clients[device_id] = client
-    started = time.monotonic()
-    pending = []
-    for n, (device_id, topic, body) in enumerate(messages):
-        if rate is not None:
-            delay = started + n / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        pending.append(clients[device_id].publish(topic, body, qos=1))
+    return clients
+
+
+def _finish(pending: list[mqtt.MQTTMessageInfo], clients: dict[str, mqtt.Client]) -> None:
     for info in pending:
         info.wait_for_publish(120)
     for client in clients.values():
         client.disconnect()
         client.loop_stop()
+
+
+def _publish(port: int, users: dict[str, str], messages: list[tuple[str, str, bytes]]) -> None:
+    """Publish every message with QoS 1 from its device's own connection, as fast as it goes."""
+    clients = _connect(port, users, sorted({m[0] for m in messages}))
+    pending = [
+        clients[device_id].publish(topic, body, qos=1) for device_id, topic, body in messages
+    ]
+    _finish(pending, clients)
 
 
 def transport_ceiling(
@@ -153,7 +156,7 @@ def transport_ceiling(
     consumer.subscribe([(shared_filter(COORDINATOR, f), 1) for f in fleet_filters(SITE)])
     consumer.loop_start()
     time.sleep(0.5)
-    _publish(port, users, messages, rate=None)
+    _publish(port, users, messages)
     if not done.wait(120):
         raise SystemExit(f"the bare consumer received {seen[0]} of {len(messages)}")
     consumer.disconnect()
@@ -174,7 +177,7 @@ def _dsn(url: str) -> str:
 def ingest_rate(
     url: str, port: int, users: dict[str, str], messages: list[tuple[str, str, bytes]], workers: int
 ) -> tuple[float, list[subprocess.Popen[bytes]]]:
-    processes = []
+    processes, logs = [], []
     for n in range(1, workers + 1):
         account = f"coordinator-ingest-{n}"
         env = os.environ | {
@@ -188,6 +191,7 @@ def ingest_rate(
             "COORDINATOR_SECRET_KEY": secrets.token_urlsafe(32),
         }
         log = Path(tempfile.gettempdir()) / f"bench-ingest-{account}.log"
+        logs.append(log)
         processes.append(
             subprocess.Popen(
                 [sys.executable, "-m", "coordinator", "ingest"],
@@ -196,9 +200,9 @@ def ingest_rate(
                 stderr=subprocess.STDOUT,
             )
         )
-    time.sleep(3)  # connected and subscribed
+    _wait_subscribed(logs, processes)
     started = time.monotonic()
-    _publish(port, users, messages, rate=None)
+    _publish(port, users, messages)
     while _count(_dsn(url)) < len(messages):
         if time.monotonic() - started > 900:
             raise SystemExit("ingest did not store every event within 15 minutes")
@@ -206,6 +210,19 @@ def ingest_rate(
             raise SystemExit(f"a worker exited: see {tempfile.gettempdir()}/bench-ingest-*.log")
         time.sleep(0.05)
     return len(messages) / (time.monotonic() - started), processes
+
+
+def _wait_subscribed(logs: list[Path], processes: list[subprocess.Popen[bytes]]) -> None:
+    """Until every worker has connected and subscribed: a worker takes seconds to import, and
+    events published before its shared subscription exists are delivered to nobody."""
+    deadline = time.monotonic() + 120
+    while not all("ingest connected" in log.read_text(errors="replace") for log in logs):
+        if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+            raise SystemExit(
+                f"a worker did not connect: see {tempfile.gettempdir()}/bench-ingest-*.log"
+            )
+        time.sleep(0.1)
+    time.sleep(1)  # the subscription is sent on connect; its SUBACK follows within milliseconds
 
 
 def copy_ceiling(url: str) -> float:
@@ -226,13 +243,27 @@ def copy_ceiling(url: str) -> float:
 
 
 def latency(
-    url: str, port: int, users: dict[str, str], messages: list[tuple[str, str, bytes]], rate: float
+    url: str, port: int, users: dict[str, str], devices: int, *, rate: float, seconds: float
 ) -> list[float]:
-    """Publish-to-store latency (received_at - device_time) at a fixed offered load."""
+    """Publish-to-store latency (received_at - device_time) at a fixed offered load: each
+    envelope is made, so stamped, the moment it is published."""
+    senders = [Sender(f"bench-{n:04d}") for n in range(devices)]
+    clients = _connect(port, users, [s.device_id for s in senders])
+    total = int(rate * seconds)
     marker = datetime.now(UTC)
     before = _count(_dsn(url))
-    _publish(port, users, messages, rate=rate)
-    while _count(_dsn(url)) < before + len(messages):
+    started = time.monotonic()
+    pending = []
+    for n in range(total):
+        delay = started + n / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        sender = senders[n % devices]
+        envelope = sender.sequenced(Heartbeat(health=_health()))
+        client = clients[sender.device_id]
+        pending.append(client.publish(topic_for(SITE, envelope), encode(envelope), qos=1))
+    _finish(pending, clients)
+    while _count(_dsn(url)) < before + total:
         time.sleep(0.05)
     with psycopg.connect(_dsn(url)) as connection:
         rows = connection.execute(
@@ -267,10 +298,9 @@ def main() -> None:
             ).fetchone()
         exactly_once = row is not None and row[0] == row[1] == total
         copy = copy_ceiling(url)
-        paced = _messages(
-            args.devices, max(1, int(args.latency_rate * args.latency_seconds / args.devices))
+        lags = latency(
+            url, port, users, args.devices, rate=args.latency_rate, seconds=args.latency_seconds
         )
-        lags = latency(url, port, users, paced, args.latency_rate)
         for process in workers:
             process.terminate()
             process.wait(20)

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -60,7 +61,7 @@ from coordinator.services import downlink
 from edge_agent.link.downlink import Downlink
 from edge_agent.store.bundle import BundleStore
 from protocols import Sender, device_command_filter, encode, topic_for
-from protocols.messages import AckPayload, BundleAck
+from protocols.messages import AckPayload, BundleAck, Passage
 from protocols.sealing import public_key_text
 
 SITE = "bench"
@@ -280,7 +281,10 @@ class Fleet:
 class _NoActions:
     def open_door(self, hold_s: float) -> None: ...
     def reboot(self, reason: str) -> None: ...
-    def change_config(self, settings: object) -> None: ...
+    def change_config(self, settings: Mapping[str, str | int | float | bool]) -> str | None:
+        return None
+
+    def note_passage(self, passage: Passage) -> None: ...
 
 
 # --- bundle sizes ----------------------------------------------------------------------------

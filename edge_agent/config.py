@@ -9,6 +9,7 @@ from edge_agent.errors import ConfigError
 from edge_agent.store.outbox import DEFAULT_MAX_ITEMS
 from protocols.codec import DEFAULT_MAX_MESSAGE_BYTES
 from protocols.ids import NAME_PATTERN
+from protocols.messages import Direction
 
 
 class BrokerConfig(BaseModel):
@@ -33,7 +34,9 @@ class AgentConfig(BaseModel):
 
     device_id: str = Field(pattern=NAME_PATTERN, description="This device's id.")
     site: str = Field(pattern=NAME_PATTERN, description="The campus site the device belongs to.")
-    profile: str = Field(default="door-station", description="Firmware profile name.")
+    profile: str = Field(
+        description="Firmware profile name, a file in firmware_profiles/ (e.g. door-station-pi4)."
+    )
     data_dir: Path = Field(description="Where the outbox and local state live.")
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
     heartbeat_interval_s: float = Field(
@@ -47,6 +50,12 @@ class AgentConfig(BaseModel):
         description="Outbox bound: beyond it heartbeats are dropped and the alarm sounds.",
     )
 
+    gate_direction: Direction = Field(
+        default=Direction.IN,
+        description="Gates only: which way the gate lets people through (in: entry, out: exit) "
+        "until its bundle says; the bundle's word wins.",
+    )
+
     @property
     def outbox_path(self) -> Path:
         return self.data_dir / "outbox.sqlite3"
@@ -58,5 +67,13 @@ def load_config(path: Path) -> AgentConfig:
         return AgentConfig.model_validate(raw)
     except OSError as error:
         raise ConfigError(f"cannot read agent config {path}: {error.strerror}") from None
-    except (yaml.YAMLError, ValidationError) as error:
+    except ValidationError as error:
+        hint = (
+            "\nadd `profile: NAME`, where firmware_profiles/NAME.yaml is this device's class "
+            "(e.g. door-station-pi4, gate-station-pi5)"
+            if any(e["loc"] == ("profile",) and e["type"] == "missing" for e in error.errors())
+            else ""
+        )
+        raise ConfigError(f"agent config {path} is not valid: {error}{hint}") from None
+    except yaml.YAMLError as error:
         raise ConfigError(f"agent config {path} is not valid: {error}") from None

@@ -25,8 +25,9 @@ from edge_agent.hardware.base import Beeps, StatusLed
 from edge_agent.hardware.factory import StationParts, build_parts, tamper_monitor
 from edge_agent.hardware.tamper import TamperKind, TamperMonitor
 from edge_agent.link.base import Received
-from edge_agent.link.downlink import CommandRefusedError, Downlink
+from edge_agent.link.downlink import CommandRefusedError, Downlink, held_bundle, open_downlink
 from edge_agent.profile import DoorStationProfile, load_profile
+from edge_agent.remote_config import DOOR_SETTINGS, RemoteSettings, SettingsFile, Tunables, Value
 from edge_agent.station_runtime import (
     SERVE_SLICE_S,
     LinkFactory,
@@ -44,8 +45,10 @@ from edge_agent.store.outbox import Outbox
 from edge_agent.systemd import Every, Notifier
 from edge_agent.uplink import Uplink
 from protocols import (
+    Passage,
     ProtocolError,
     Severity,
+    Station,
     Violation,
     ViolationType,
 )
@@ -145,7 +148,9 @@ class DoorAgent:
     uplink: Uplink | None = None
     station: DoorStation | None = None
     tamper: TamperMonitor | None = None
+    remote: RemoteSettings | None = None
     _alarm_on: bool = False
+    _heartbeat: Every | None = None
     stop_requested: threading.Event | None = None
 
     def app(self) -> App:
@@ -166,10 +171,12 @@ class DoorAgent:
         self.outbox = Outbox(self.config.outbox_path, max_items=self.config.outbox_max_items)
         self.checkins = CheckInLog(self.config.data_dir / "checkins.sqlite3")
         self.bundles = BundleStore(self.config.data_dir / BUNDLE_STORE_FILE)
-        held = self.bundles.current()
-        key_path = self.config.data_dir / DEVICE_KEY_FILE
-        if held is not None and key_path.exists():
+        held = held_bundle(self.bundles, self.config.data_dir / DEVICE_KEY_FILE)
+        if held is not None:
             self._use_bundle(held)  # the bundle in force survives restarts and outages
+        base = Tunables(self.config, self.profile.thresholds)
+        self.remote = RemoteSettings(base, DOOR_SETTINGS, SettingsFile(self.config.data_dir))
+        self._take(self.remote.current)
 
     def close_store(self) -> None:
         for store in (self.checkins, self.outbox, self.bundles):
@@ -201,19 +208,32 @@ class DoorAgent:
 
     def _open_downlink(self, uplink: Uplink) -> None:
         """Bundles and commands from the coordinator, once the device has its key."""
-        key_path = self.config.data_dir / DEVICE_KEY_FILE
-        if self.bundles is None or not key_path.exists():
-            log.warning("no device key at %s: bundles and commands are not taken", key_path)
-            return
-        self.downlink = Downlink(
+        self.downlink = open_downlink(
             self.config.device_id,
+            key_path=self.config.data_dir / DEVICE_KEY_FILE,
             store=self.bundles,
-            device_key=load_device_key(key_path),
             record=uplink.record,
             actions=DoorCommands(self),
             clock=self.wall_clock,
             when_applied=self._use_bundle,
+            station=Station.DOOR,
         )
+
+    def change_settings(self, settings: Mapping[str, Value]) -> str:
+        """A config command: judged against the profile's bounds, kept, and in force at once."""
+        if self.remote is None:
+            raise CommandRefusedError("the station is not started yet")
+        detail = self.remote.apply(settings)
+        self._take(self.remote.current)
+        return detail
+
+    def _take(self, tunables: Tunables) -> None:
+        self.config = tunables.config
+        self.profile = self.profile.model_copy(update={"thresholds": tunables.thresholds})
+        if self.station is not None:
+            self.station.policy = door_policy(self.profile)
+        if self._heartbeat is not None:
+            self._heartbeat.interval_s = self.config.heartbeat_interval_s
 
     def current_book(self) -> DoorBook:
         """What the station reads at each tap; a bundle applied later replaces `self.book`."""
@@ -260,6 +280,7 @@ class DoorAgent:
         assert self.station is not None
         self.stop_requested = stop
         heartbeat = Every(self.config.heartbeat_interval_s, self.monotonic, at_once=True)
+        self._heartbeat = heartbeat
         watchdog_s = self.notifier.watchdog_interval_s
         watchdog = Every(watchdog_s, self.monotonic, at_once=True) if watchdog_s else None
         self.notifier.ready(f"serving {self.profile.name} as {self.config.device_id}")
@@ -337,10 +358,11 @@ class DoorCommands:
         if self.agent.stop_requested is not None:
             self.agent.stop_requested.set()
 
-    def change_config(self, settings: Mapping[str, str | int | float | bool]) -> None:
-        raise CommandRefusedError(
-            "this station takes threshold changes from its bundle, not from a config command"
-        )
+    def change_config(self, settings: Mapping[str, Value]) -> str:
+        return self.agent.change_settings(settings)
+
+    def note_passage(self, passage: Passage) -> None:
+        return None  # anti-passback is a gate's concern
 
 
 def load_door_profile(config: AgentConfig) -> DoorStationProfile:

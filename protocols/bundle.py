@@ -106,28 +106,21 @@ class DeviceBinding(WireModel):
     geofence: Geofence | None = Field(
         default=None, description="Where the device must be; None when the place has none."
     )
-    direction: Direction | None = Field(
-        default=None,
-        description="Gate stations: the way the gate lets people through, from the "
-        "coordinator's gate record. None for a door, for a gate recorded as both ways, and in "
-        "bundles made before this field existed: the device's own setting decides.",
-    )
 
     @model_validator(mode="after")
     def _one_place(self) -> "DeviceBinding":
         expected = {Station.DOOR: "room_ref", Station.GATE: "gate_ref"}[self.station]
         if (self.room_ref is None) == (self.gate_ref is None) or getattr(self, expected) is None:
             raise ValueError(f"a {self.station.value} station is bound by {expected} only")
-        if self.direction is not None and self.station is not Station.GATE:
-            raise ValueError("only a gate station has a direction")
         return self
 
 
 class Thresholds(WireModel):
     """The coordinator's overrides of the firmware profile's thresholds; None keeps the profile's.
 
-    The profile holds the defaults; a config change from the coordinator (within what the
-    profile allows) travels here so it survives restarts and reaches an offline device.
+    The profile holds the defaults. These names are also the settings a `config` command may
+    name (the API checks a command against this model); the device decides which ones it
+    takes, within its own profile's bounds (docs/bundles.md, "Remote commands").
     """
 
     face_distance_max: float | None = Field(
@@ -147,6 +140,12 @@ class Thresholds(WireModel):
     )
     check_in_after_s: int | None = Field(
         default=None, ge=0, le=86_400, description="How late after the start check-in closes."
+    )
+    frames_per_attempt: int | None = Field(
+        default=None, ge=1, le=30, description="Camera frames a door captures per tap."
+    )
+    heartbeat_interval_s: float | None = Field(
+        default=None, ge=1, le=86_400, description="Seconds between the device's heartbeats."
     )
 
 
@@ -229,6 +228,11 @@ class GateRules(WireModel):
     """What a gate needs to judge a pass on its own."""
 
     zone: Zone = Field(description="The zone this gate lets people into.")
+    direction: Direction | None = Field(
+        default=None,
+        description="Which way the gate lets people through (in: entry, out: exit); None (a "
+        "two-way gate) keeps the device's own setting.",
+    )
     time_zone: str = Field(max_length=64, description="IANA zone the time rules are read in.")
     time_rules: list[TimeRule] = Field(default_factory=list, max_length=1_000)
     pass_keys: list[PublicKey] = Field(default_factory=list, max_length=32)

@@ -83,6 +83,7 @@ class CommandName(StrEnum):
     OPEN = "open"
     REBOOT = "reboot"
     CONFIG = "config"
+    PASSAGE = "passage"
 
 
 class ReasonCode(StrEnum):
@@ -373,6 +374,38 @@ class ConfigChange(WireModel):
     )
 
 
+def _storable_instant(value: datetime) -> datetime:
+    """In UTC, and inside the range a receiver can store and compute with."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time is outside the range a receiver can compute with") from None
+    if not EARLIEST_TIME <= utc < LATEST_TIME:
+        raise ValueError(
+            f"time must be between {EARLIEST_TIME.isoformat()} and {LATEST_TIME.isoformat()}"
+        )
+    return utc
+
+
+class Passage(WireModel):
+    """Another gate of the site let a holder through (anti-passback shared across gates).
+
+    Sent by the coordinator to the other gates of the site when it stores a granted access;
+    not a person's command, so it is not answered. A gate ignores it after `expires_at` (the
+    end of the anti-passback window it can still matter in).
+    """
+
+    type: Literal["passage"] = "passage"
+    holder_ref: Ref = Field(description="Who went through, as the bundle names them.")
+    pass_ref: Ref | None = Field(default=None, description="The pass shown, if one was.")
+    direction: Direction
+    at: Annotated[AwareDatetime, AfterValidator(_storable_instant)] = Field(
+        description="When the gate let them through (that gate's clock), in UTC."
+    )
+    gate_device_id: DeviceId = Field(description="The gate device that let them through.")
+    expires_at: Expiry = None
+
+
 class CommandResult(WireModel):
     """A device's reply to a command."""
 
@@ -422,7 +455,7 @@ class SignedBundle(WireModel):
 
 StatePayload = Birth | Death
 EventPayload = Heartbeat | Attendance | Attempt | Access | Violation
-CommandPayload = OpenDoor | Reboot | ConfigChange | SignedBundle
+CommandPayload = OpenDoor | Reboot | ConfigChange | SignedBundle | Passage
 AckPayload = CommandResult | BundleAck
 Payload = Annotated[
     StatePayload | EventPayload | CommandPayload | AckPayload, Field(discriminator="type")
@@ -480,6 +513,7 @@ MESSAGE_TYPES: tuple[type[WireModel], ...] = (
     Reboot,
     ConfigChange,
     SignedBundle,
+    Passage,
     CommandResult,
     BundleAck,
 )

@@ -88,6 +88,12 @@ class PassBody(BaseModel):
         description="Raw Ed25519 public key of the holder's phone; set for rotating passes.",
     )
 
+    @property
+    def pass_ref(self) -> str:
+        """The pass as the coordinator stores it and bundles and events name it (`pass_ref`):
+        the id's 32 lowercase hex digits, without dashes."""
+        return self.pass_id.hex
+
     @model_validator(mode="after")
     def _window_fits(self) -> "PassBody":
         for moment in (self.valid_from, self.valid_until):

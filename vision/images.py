@@ -89,6 +89,18 @@ def _block_mean(image: RGBImage, factor: int) -> FloatImage:
     return np.asarray(total / np.float32(factor * factor), dtype=np.float32)
 
 
+def _resize_axis(image: FloatImage, at: npt.NDArray[np.float64], axis: int) -> FloatImage:
+    """Linear interpolation along one axis at in-range positions `at`: bilinear resizing is two
+    of these (rows, then columns), a third of the work of sampling four neighbours per pixel."""
+    low = np.floor(at).astype(np.int64)
+    high = np.minimum(low + 1, image.shape[axis] - 1)
+    shape = [1, 1, 1]
+    shape[axis] = len(at)
+    weight = (at - low).astype(np.float32).reshape(shape)
+    near, far = np.take(image, low, axis=axis), np.take(image, high, axis=axis)
+    return np.asarray(near + (far - near) * weight, dtype=np.float32)
+
+
 def letterbox(image: RGBImage, side: int) -> tuple[FloatImage, Letterbox]:
     """The frame scaled to fit side x side, centred on black, as float32 0..255."""
     height, width = image.shape[:2]
@@ -100,8 +112,9 @@ def letterbox(image: RGBImage, side: int) -> tuple[FloatImage, Letterbox]:
     step_x, step_y = small.shape[1] / new_w, small.shape[0] / new_h
     xs = np.clip((np.arange(new_w) + 0.5) * step_x - 0.5, 0, small.shape[1] - 1)
     ys = np.clip((np.arange(new_h) + 0.5) * step_y - 0.5, 0, small.shape[0] - 1)
-    grid_x, grid_y = np.meshgrid(xs, ys)
-    resized = sample_bilinear(np.clip(small, 0, 255).astype(np.uint8), grid_x, grid_y)
+    # Rounded down to whole grey levels first, as the models' calibration was measured with.
+    levels = np.clip(small, 0, 255).astype(np.uint8).astype(np.float32)
+    resized = _resize_axis(_resize_axis(levels, ys, axis=0), xs, axis=1)
     canvas = np.zeros((side, side, 3), dtype=np.float32)
     canvas[offset_y : offset_y + new_h, offset_x : offset_x + new_w] = resized
     return canvas, Letterbox(scale, offset_x, offset_y)

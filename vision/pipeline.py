@@ -43,7 +43,7 @@ class VisionSettings:
     num_threads: int = 1
     # Of an attempt's usable frames, how many (the most frontal) are embedded and averaged:
     # averaging smooths keypoint jitter, each embedding costs about 20 ms with SFace.
-    embed_frames: int = 2
+    embed_frames: int = 1
 
     def __post_init__(self) -> None:
         if self.embed_frames < 1 or self.num_threads < 1:

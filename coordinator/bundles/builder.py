@@ -27,6 +27,7 @@ from coordinator.bundles.compile import (
     read_catalogue,
 )
 from coordinator.bundles.keys import ActiveKey, ensure_active_key, trusted_keys
+from coordinator.bundles.passages import PassageForwarder
 from coordinator.core.config import Settings
 from coordinator.db.models import BundleSync
 from coordinator.link.base import Publisher
@@ -206,6 +207,7 @@ class BundleBuilder:
         self._clock = clock
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bundle-builder", daemon=True)
+        self._passages = PassageForwarder(senders)
 
     def start(self) -> None:
         self._thread.start()
@@ -227,6 +229,10 @@ class BundleBuilder:
             self._publisher.publish(message.topic, message.body, retain=message.retain)
         if outgoing:
             log.info("published %d bundle(s) built at %s", len(outgoing), now.isoformat())
+        with self._sessions() as session:  # granted accesses, to the site's other gates
+            passages = self._passages.due(session, now)
+        for topic, body in passages:
+            self._publisher.publish(topic, body, retain=False)
         return len(outgoing)
 
     def _run(self) -> None:

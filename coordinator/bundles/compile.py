@@ -316,6 +316,7 @@ def compile_bundle(
         gate = catalogue.gates[device.gate_id]
         gate_rules = GateRules(
             zone=gate.zone,
+            direction=_GATE_DIRECTIONS[gate.direction],
             time_zone=site.time_zone,
             time_rules=[
                 TimeRule(
@@ -388,7 +389,6 @@ def _binding(catalogue: Catalogue, device: Device, site: Site) -> DeviceBinding:
             gate_ref=str(gate.id),
             place_name=gate.name,
             geofence=_geofence(gate),
-            direction=_GATE_DIRECTIONS[gate.direction],
         )
     raise BundleBuildError(f"device {device.id} is placed at no room or gate: give it one")
 

@@ -6,19 +6,24 @@ the one held; its secrets open with this device's key), stored all-or-nothing, a
 with its version and content hash; a refused one is acknowledged as refused with the reason and
 changes nothing. A command past its expiry is refused as expired, not acted on; one seen before
 (a redelivery) is not acted on twice. Replies go through `record`, i.e. the outbox, so they
-survive a restart like every event.
+survive a restart like every event. A `passage` (another gate let someone through) is handed to
+the station unanswered, and dropped once expired.
+
+Door and gate runtimes both open theirs with `open_downlink`; what differs between them is only
+the `CommandActions` they pass and the `vet` that tells whether a bundle suits the station.
 """
 
 import json
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from edge_agent.store.bundle import BundleStore
-from edge_agent.store.device_key import BundleSecrets, DeviceKeyError
+from edge_agent.store.device_key import BundleSecrets, DeviceKeyError, load_device_key
 from protocols import (
     BundleAck,
     BundleRefusal,
@@ -29,9 +34,11 @@ from protocols import (
     CommandStatus,
     ConfigChange,
     OpenDoor,
+    Passage,
     ProtocolError,
     Reboot,
     SignedBundle,
+    Station,
     decode_on_topic,
     parse_topic,
 )
@@ -43,6 +50,9 @@ log = logging.getLogger(__name__)
 # A bundle message is its body plus the envelope; JSON escaping can grow the body a little.
 MAX_BUNDLE_MESSAGE_BYTES = 2 * MAX_BUNDLE_BODY_CHARS
 MAX_VERSION = 2**31 - 1
+# A passage stamped further ahead than this by the other gate's clock is not believed: it would
+# hold the holder as "just passed" for that much longer than the window.
+MAX_PASSAGE_AHEAD = timedelta(minutes=5)
 
 
 class CommandRefusedError(Exception):
@@ -56,7 +66,13 @@ class CommandActions(Protocol):
 
     def reboot(self, reason: str) -> None: ...
 
-    def change_config(self, settings: Mapping[str, str | int | float | bool]) -> None: ...
+    def change_config(self, settings: Mapping[str, str | int | float | bool]) -> str | None:
+        """Apply the settings (all or none); returns what changed, for the command result."""
+        ...
+
+    def note_passage(self, passage: Passage) -> None:
+        """Another gate let someone through (a door ignores it)."""
+        ...
 
 
 class Downlink:
@@ -72,8 +88,12 @@ class Downlink:
         actions: CommandActions,
         clock: Callable[[], datetime],
         when_applied: Callable[[Bundle], object] | None = None,
+        station: Station | None = None,
+        vet: Callable[[Bundle], object] | None = None,
     ) -> None:
         self.device_id = device_id
+        self.station = station
+        self._vet = vet
         self._store = store
         self._secrets = BundleSecrets(device_id, device_key)
         self._record = record
@@ -99,6 +119,8 @@ class Downlink:
             self._on_bundle(payload)
         elif isinstance(payload, OpenDoor | Reboot | ConfigChange):
             self._on_command(payload)
+        elif isinstance(payload, Passage):
+            self._on_passage(payload)
 
     # --- bundles ----------------------------------------------------------------------------
 
@@ -113,6 +135,7 @@ class Downlink:
                 held_hash=held.content_hash if held else None,
             )
             self._require_secrets_open(bundle)
+            self._require_fit(bundle)
         except BundleRefusedError as error:
             log.warning("refused a bundle: %s", error)
             self._ack_refused(_claimed_version(signed.body), error.refusal, str(error), signed)
@@ -136,6 +159,21 @@ class Downlink:
                 self._secrets.card_key(bundle)
         except DeviceKeyError as error:
             raise BundleRefusedError(BundleRefusal.UNREADABLE_SECRETS, str(error)) from None
+
+    def _require_fit(self, bundle: Bundle) -> None:
+        """A bundle for another kind of station, or one the station cannot use, is refused."""
+        if self.station is not None and bundle.binding.station is not self.station:
+            raise BundleRefusedError(
+                BundleRefusal.FOREIGN,
+                f"bundle is for a {bundle.binding.station.value} station; this is a "
+                f"{self.station.value} station",
+            )
+        if self._vet is None:
+            return
+        try:
+            self._vet(bundle)
+        except ProtocolError as error:
+            raise BundleRefusedError(BundleRefusal.MALFORMED, str(error)) from None
 
     def _ack_refused(
         self, version: int, refusal: BundleRefusal, reason: str, signed: SignedBundle | None
@@ -180,12 +218,29 @@ class Downlink:
             self._actions.open_door(command.hold_s)
             self._answer(command, CommandStatus.DONE, f"door released for {command.hold_s:g} s")
         elif isinstance(command, ConfigChange):
-            self._actions.change_config(command.settings)
-            self._answer(command, CommandStatus.DONE, "settings changed")
+            detail = self._actions.change_config(command.settings)
+            self._answer(command, CommandStatus.DONE, detail or "settings changed")
         else:
             # The answer is in the outbox before the restart, so it is sent after it.
             self._answer(command, CommandStatus.DONE, "restarting")
             self._actions.reboot(command.reason)
+
+    def _on_passage(self, passage: Passage) -> None:
+        if passage.gate_device_id == self.device_id:
+            return  # our own passage, already noted when it happened
+        now = self._clock()
+        if passage.expires_at is not None and now >= passage.expires_at:
+            log.info("passage of %s arrived after its window; ignored", passage.holder_ref)
+            return
+        if passage.at > now + MAX_PASSAGE_AHEAD:
+            log.warning(
+                "passage of %s is stamped %s, ahead of this clock; ignored (check %s's clock)",
+                passage.holder_ref,
+                passage.at.isoformat(),
+                passage.gate_device_id,
+            )
+            return
+        self._actions.note_passage(passage)
 
     def _answer(
         self, command: OpenDoor | Reboot | ConfigChange, status: CommandStatus, detail: str
@@ -193,6 +248,44 @@ class Downlink:
         self._record(
             CommandResult(command_id=command.command_id, status=status, detail=detail[:500])
         )
+
+
+def open_downlink(
+    device_id: str,
+    *,
+    key_path: Path,
+    store: BundleStore | None,
+    record: Callable[[AckPayload], object],
+    actions: CommandActions,
+    clock: Callable[[], datetime],
+    when_applied: Callable[[Bundle], object],
+    station: Station,
+    vet: Callable[[Bundle], object] | None = None,
+) -> Downlink | None:
+    """The station's downlink, once the device has its key; None (and a warning) before that.
+
+    Open it before the uplink subscribes: the retained bundle arrives with the subscription.
+    """
+    if store is None or not key_path.exists():
+        log.warning("no device key at %s: bundles and commands are not taken", key_path)
+        return None
+    return Downlink(
+        device_id,
+        store=store,
+        device_key=load_device_key(key_path),
+        record=record,
+        actions=actions,
+        clock=clock,
+        when_applied=when_applied,
+        station=station,
+        vet=vet,
+    )
+
+
+def held_bundle(store: BundleStore, key_path: Path) -> Bundle | None:
+    """The bundle in force from an earlier run, when the device key to open it is there."""
+    held = store.current()
+    return held if held is not None and key_path.exists() else None
 
 
 def _claimed_version(body: str) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from geopy.distance import geodesic
+from geographiclib.geodesic import Geodesic
 
 from edge_agent.errors import EdgeError
 from edge_agent.hardware.base import (
@@ -232,9 +232,8 @@ class DoorStation:
             attempt.detail = "no position fix, so the geofence cannot be checked"
             return ReasonCode.HARDWARE_FAULT
         radius = fence.radius_m or self.policy.geofence_radius_m
-        distance = geodesic(
-            (position.latitude, position.longitude), (fence.latitude, fence.longitude)
-        ).meters
+        here = (position.latitude, position.longitude)
+        distance = geodesic_m(*here, fence.latitude, fence.longitude)
         if distance <= radius:
             return None
         attempt.detail = f"device is {distance:.0f} m from the room; allowed {radius:.0f} m"
@@ -343,3 +342,8 @@ STAGES: tuple[tuple[Stage, Check], ...] = (
     (Stage.GEOFENCE, DoorStation._check_geofence),
     (Stage.WINDOW, DoorStation._check_window),
 )
+
+
+def geodesic_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Metres between two points on the WGS 84 ellipsoid (Karney's algorithm)."""
+    return float(Geodesic.WGS84.Inverse(lat1, lon1, lat2, lon2, Geodesic.DISTANCE)["s12"])

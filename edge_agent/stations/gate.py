@@ -49,7 +49,10 @@ _MAX_SIGHTINGS = 4096
 
 @dataclass(frozen=True)
 class GateSettings:
-    """How a gate judges and answers; defaults suit a turnstile at a campus entrance."""
+    """How a gate judges and answers; defaults suit a turnstile at a campus entrance.
+
+    `direction` is the device's own setting, used until a bundle says which way the gate goes.
+    """
 
     direction: Direction = Direction.IN
     skew: timedelta = timedelta(seconds=60)
@@ -183,7 +186,7 @@ class GateStation:
         except PassRefusedError as refusal:
             log.info("pass refused: %s", refusal)
             return self._answer(self._denied(refusal.reason, Credential.QR_PASS), now)
-        pass_ref = str(verified.body.pass_id)
+        pass_ref = verified.body.pass_ref
         if self._sightings.link(key, "pass:" + pass_ref, at):
             return None
         reason = self._judge_pass(verified, book, now)
@@ -227,7 +230,7 @@ class GateStation:
     # --- the rules -------------------------------------------------------------------------
 
     def _judge_pass(self, verified: VerifiedPass, book: GateBook, now: datetime) -> ReasonCode:
-        body, pass_ref = verified.body, str(verified.body.pass_id)
+        body, pass_ref = verified.body, verified.body.pass_ref
         is_rotating = verified.mode is PassMode.ROTATING and verified.step is not None
         if is_rotating and self._replays.is_replayed(pass_ref, verified.step or 0, now):
             return ReasonCode.PASS_CODE_REPLAYED
@@ -242,9 +245,21 @@ class GateStation:
     def _judge_holder(self, holder: str, book: GateBook, now: datetime) -> ReasonCode:
         if not book.is_open(now):
             return ReasonCode.OUTSIDE_HOURS
-        if self._passback.is_passback(holder, self.settings.direction, now):
+        if self._passback.is_passback(holder, self.direction, now):
             return ReasonCode.ANTI_PASSBACK
         return ReasonCode.OK
+
+    @property
+    def direction(self) -> Direction:
+        """Which way this gate lets people through: the bundle's word, else the own setting."""
+        book = self.book
+        if book is not None and book.direction is not None:
+            return book.direction
+        return self.settings.direction
+
+    def note_passage(self, holder: str, direction: Direction, at: datetime) -> None:
+        """A passage another gate of the site granted, for anti-passback here."""
+        self._passback.note(holder, direction, at)
 
     # --- the answer ------------------------------------------------------------------------
 
@@ -254,10 +269,11 @@ class GateStation:
 
     def _answer(self, decision: GateDecision, now: datetime) -> GateDecision:
         """Commit the event, then move the turnstile; a failed commit keeps the gate shut."""
+        direction = self.direction
         event = Access(
             decision=decision.decision,
             reason=decision.reason,
-            direction=self.settings.direction,
+            direction=direction,
             credential=decision.credential,
             subject_ref=decision.subject_ref,
             pass_ref=decision.pass_ref,
@@ -275,7 +291,7 @@ class GateStation:
                 decision.pass_ref,
             )
         if decision.is_granted and decision.subject_ref is not None:
-            self._passback.note(decision.subject_ref, self.settings.direction, now)
+            self._passback.note(decision.subject_ref, direction, now)
             self._open()
         else:
             self._show_refusal()

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from edge_agent.stations.book import card_hasher
-from protocols import ProtocolError
+from protocols import Direction, ProtocolError
 from protocols.bundle import Bundle, PublicKey, RosterRole
 from protocols.passes import pass_key_id
 from protocols.sealing import context, open_box
@@ -49,7 +49,11 @@ class OpeningHours:
 
 @dataclass(frozen=True)
 class GateBook:
-    """The gate's site, zone, hours, trusted pass keys, revocations and students by card."""
+    """The gate's site, zone, direction, hours, trusted pass keys, revocations, students by card.
+
+    `direction` None (the bundle does not say: a two-way gate, or an older coordinator) leaves
+    the station's own setting in force.
+    """
 
     site: str
     zone: str
@@ -61,6 +65,7 @@ class GateBook:
     students_by_card: Mapping[str, str] = field(default_factory=dict, repr=False)
     hash_card: Callable[[str], str] = field(default=lambda uid: "", repr=False)
     version: int | None = None
+    direction: Direction | None = None
 
     def is_open(self, now: datetime) -> bool:
         """No rule for the zone means always open; otherwise any rule that holds opens it."""
@@ -109,6 +114,7 @@ def gate_book(bundle: Bundle, hash_card: Callable[[str], str] | None = None) -> 
         students_by_card=students,
         hash_card=hash_card or (lambda uid: ""),
         version=bundle.version,
+        direction=rules.direction,
     )
 
 

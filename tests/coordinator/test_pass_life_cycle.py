@@ -290,7 +290,7 @@ def test_gates_bundles_carry_suspended_revoked_hours_and_direction(sqlite_api: A
         return _bundle_from(api, publisher.sent[-1][1], device)
 
     bundle = build()
-    assert bundle.gate is not None and bundle.binding.direction is Direction.OUT
+    assert bundle.gate is not None and bundle.gate.direction is Direction.OUT
     assert [(r.weekdays, r.opens, r.closes) for r in bundle.gate.time_rules] == [
         ([1, 2, 3, 4, 5], "06:00", "23:00")
     ]

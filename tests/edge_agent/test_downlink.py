@@ -30,6 +30,7 @@ from protocols import (
     CommandStatus,
     ConfigChange,
     OpenDoor,
+    Passage,
     Reboot,
     Sender,
     SignedBundle,
@@ -53,6 +54,7 @@ class Actions:
     opened: list[float] = field(default_factory=list)
     reboots: list[str] = field(default_factory=list)
     configs: list[Mapping[str, object]] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)
 
     def open_door(self, hold_s: float) -> None:
         self.opened.append(hold_s)
@@ -64,6 +66,9 @@ class Actions:
         if "pin_relay" in settings:
             raise CommandRefusedError("pin_relay is not a setting the profile lets change")
         self.configs.append(settings)
+
+    def note_passage(self, passage: Passage) -> None:
+        self.passages.append(passage)
 
 
 @dataclass

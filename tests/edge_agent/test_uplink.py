@@ -31,6 +31,7 @@ def _config(tmp_path: Path, port: int, device_id: str = "door-01") -> AgentConfi
     return AgentConfig(
         device_id=device_id,
         site=SITE,
+        profile="door-station-sim",
         data_dir=tmp_path / device_id,
         broker=BrokerConfig(port=port, reconnect_min_s=1, reconnect_max_s=1),
     )
@@ -169,7 +170,7 @@ def test_birth_names_the_profile_and_version(broker_factory: BrokerFactory, tmp_
     try:
         birth = decode(watcher.wait_for(state_topic(SITE, "door-01"))[0].body)
         assert isinstance(birth.payload, Birth)
-        assert birth.payload.profile == "door-station" and birth.seq == 0
+        assert birth.payload.profile == "door-station-sim" and birth.seq == 0
     finally:
         device.close()
         watcher.stop()

@@ -2,9 +2,12 @@
 room's station gets the new bundle over Mosquitto; the supervisor's tap is accepted and the
 check-in reaches the coordinator; the assignment is removed, the next bundle arrives, and the
 next tap is refused as not assigned here. Real broker, real PostgreSQL, the station's real
-runtime on the simulated profile's fake hardware; the face check is scripted (the camera and
-models are the station's own tests' business)."""
+runtime on the simulated profile's fake hardware, and the real face check: the supervisor's
+templates are enrolled through the coordinator's enrolment API from photos of scikit-image's
+astronaut, and the station's fake camera shows that face moving like a live head (as
+`edge-agent simulate` does), judged by the station's own face pipeline."""
 
+import io
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,26 +17,27 @@ from typing import Any
 
 import numpy as np
 import pytest
+import skimage.data
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy.orm import Session
 
 from coordinator.api.app import create_app
 from coordinator.bundles import keys
 from coordinator.core.config import Settings
-from coordinator.core.keys import KeyPurpose, derive_key
 from coordinator.db import models as m
 from coordinator.db.enums import Role
 from coordinator.db.migrate import upgrade
 from coordinator.db.session import make_engine, make_sessionmaker
-from coordinator.enrolment import seal_templates
 from edge_agent.config import AgentConfig, BrokerConfig
+from edge_agent.hardware.fakes import FakeCamera
 from edge_agent.runtime import DEVICE_KEY_FILE, DoorAgent, load_door_profile
+from edge_agent.simulate import Faces
 from edge_agent.store.bundle import BundleStore
 from edge_agent.store.device_key import create_device_key
 from tests.coordinator.campus import START, Campus, bearer, build_campus
-from tests.edge_agent.test_door_station import ScriptedVerifier
 from tests.fixtures.broker import Broker
-from vision import Reason
+from vision import FacePipeline
 
 pytestmark = pytest.mark.integration
 CARD = "04:A1:B2:C3:D4"
@@ -69,8 +73,8 @@ def coordinator(broker: Broker, postgres_url: str) -> Iterator[tuple[TestClient,
 
 
 def _new_supervisor(settings: Settings, campus: Campus) -> int:
-    """A supervisor with enrolled face templates (any descriptors: the check is scripted), who
-    also supervises later that day in another room of the same building."""
+    """A supervisor who also supervises later that day in another room of the same building
+    (templates come later, through the enrolment API)."""
     engine = make_engine(settings.database_url)
     with Session(engine) as session, session.begin():
         user = m.User(
@@ -79,14 +83,6 @@ def _new_supervisor(settings: Settings, campus: Campus) -> int:
         )  # fmt: skip
         session.add(user)
         session.flush()
-        key = derive_key(settings.secret_key, KeyPurpose.FACE_TEMPLATES)
-        descriptors = list(np.random.default_rng(3).normal(size=(3, 128)).astype(np.float32))
-        session.add(
-            m.FaceTemplate(
-                user_id=user.id, model="facenet-128",
-                sealed=seal_templates(descriptors, key, str(user.id)),
-            )
-        )  # fmt: skip
         room = m.Room(building_id=campus.own.building.id, code="r-a2", name="Room A2", capacity=9)
         session.add(room)
         session.flush()
@@ -100,6 +96,17 @@ def _new_supervisor(settings: Settings, campus: Campus) -> int:
         user_id = user.id
     engine.dispose()
     return user_id
+
+
+def _photos() -> list[tuple[str, tuple[str, bytes, str]]]:
+    """Three framings of the astronaut's portrait, as a phone would take them, as PNG."""
+    portrait = np.ascontiguousarray(skimage.data.astronaut())  # type: ignore[no-untyped-call]
+    files = []
+    for number, (top, left) in enumerate(((0, 0), (12, 8), (6, 20)), 1):
+        buffer = io.BytesIO()
+        Image.fromarray(portrait[top : top + 460, left : left + 460]).save(buffer, format="PNG")
+        files.append(("photos", (f"photo-{number}.png", buffer.getvalue(), "image/png")))
+    return files
 
 
 def _provision(settings: Settings, data_dir: Path) -> str:
@@ -132,6 +139,10 @@ def test_assign_tap_unassign_tap(
     supervisor_id = _new_supervisor(settings, campus)
     card = client.post("/api/v1/cards", json={"uid": CARD, "user_id": supervisor_id}, headers=admin)
     assert card.status_code == 201, card.text
+    enrolled = client.post(
+        f"/api/v1/users/{supervisor_id}/face-templates", files=_photos(), headers=admin
+    )
+    assert enrolled.status_code == 201, enrolled.text
     public = _provision(settings, tmp_path)
     registered = client.patch(
         f"/api/v1/devices/{device_id}", json={"public_key": public}, headers=admin
@@ -148,12 +159,15 @@ def test_assign_tap_unassign_tap(
     agent = DoorAgent(
         config,
         load_door_profile(config),
-        make_verifier=lambda profile: ScriptedVerifier(Reason.MATCH),
         wall_clock=lambda: START - timedelta(minutes=10),  # inside the check-in window
         is_clock_synced=lambda: True,
     )
     app = agent.app()
     app.start()
+    assert isinstance(agent.verifier, FacePipeline)  # the station's own face check, not a script
+    assert agent.parts is not None and isinstance(agent.parts.camera, FakeCamera)
+    live = Faces.load(agent.verifier, agent.profile.thresholds.frames_per_attempt).live
+    agent.parts.camera.show(*live)  # the supervisor in front of the door, turning their head
     stop = threading.Event()
     serving = threading.Thread(target=agent.serve_until, args=(stop,), daemon=True)
     serving.start()
@@ -176,6 +190,7 @@ def test_assign_tap_unassign_tap(
             "the check-in on the coordinator",
         )  # fmt: skip
         assert checked_in[0]["payload"]["action"] == "check_in"
+        assert checked_in[0]["payload"]["face_distance"] is not None  # a real comparison
         assert checked_in[0]["payload"]["assignment_ref"] == str(assigned.json()["id"])
 
         removed = client.delete(f"/api/v1/assignments/{assigned.json()['id']}", headers=manager)

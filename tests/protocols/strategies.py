@@ -82,6 +82,15 @@ PAYLOADS: dict[type[m.WireModel], st.SearchStrategy[Any]] = {
         hold_s=st.floats(0.1, 30),
         expires_at=st.none() | aware_times,
     ),
+    m.Passage: st.builds(
+        m.Passage,
+        holder_ref=refs,
+        pass_ref=st.none() | refs,
+        direction=st.sampled_from(m.Direction),
+        at=aware_times,
+        gate_device_id=names,
+        expires_at=st.none() | aware_times,
+    ),
     m.Reboot: st.builds(m.Reboot, command_id=st.uuids(), reason=st.text(storable, max_size=500)),
     m.ConfigChange: st.builds(
         m.ConfigChange,

@@ -60,7 +60,7 @@ def test_a_valid_pass_is_recorded_first_then_opens_the_turnstile() -> None:
     event = only_event(gate)
     assert (event.decision, event.reason) == (AccessDecision.GRANTED, ReasonCode.OK)
     assert (event.credential, event.direction) == (Credential.QR_PASS, Direction.IN)
-    assert (event.subject_ref, event.pass_ref) == (HOLDER, str(PASS_ID))
+    assert (event.subject_ref, event.pass_ref) == (HOLDER, PASS_ID.hex)
     assert gate.recorder.relay_unlocked_at_commit == [False]
     assert gate.relay.is_unlocked and gate.green.is_lit and not gate.red.is_lit
     assert [pattern for _, pattern in gate.buzzer.played] == [Beeps.ACCEPTED]
@@ -91,12 +91,12 @@ def _replayed(gate: Gate) -> str:
 
 
 def _revoked(gate: Gate) -> str:
-    gate.station.book = book(revoked=frozenset({str(PASS_ID)}))
+    gate.station.book = book(revoked=frozenset({PASS_ID.hex}))
     return static_pass()
 
 
 def _suspended(gate: Gate) -> str:
-    gate.station.book = book(suspended=frozenset({str(PASS_ID)}))
+    gate.station.book = book(suspended=frozenset({PASS_ID.hex}))
     return static_pass()
 
 
@@ -313,5 +313,5 @@ def test_the_event_is_in_the_real_outbox_before_the_relay_moves(tmp_path: Path) 
         direction=Direction.IN,
         credential=Credential.QR_PASS,
         subject_ref=HOLDER,
-        pass_ref=str(PASS_ID),
+        pass_ref=PASS_ID.hex,
     )
