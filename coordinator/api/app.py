@@ -25,6 +25,7 @@ from coordinator.api.routes import (
     notifications,
     pass_links,
     pass_print,
+    passes,
     people,
     places,
     records,
@@ -117,7 +118,8 @@ def create_app(
         pass_links.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
-    for module in (places, people, exams, assignments, violations, records, events, delivery):
+    modules = (places, people, exams, assignments, violations, passes, records, events, delivery)
+    for module in modules:
         for router in module.routers:
             app.include_router(router, prefix=API_PREFIX)
     app.include_router(delivery.metrics_router)

@@ -19,7 +19,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from coordinator.core.keys import KeyPurpose, derive_key
-from coordinator.db.enums import StudentStatus
+from coordinator.db.enums import GateDirection, PassStatus, StudentStatus
 from coordinator.db.models import (
     Assignment,
     CardCredential,
@@ -28,6 +28,7 @@ from coordinator.db.models import (
     ExamSession,
     FaceTemplate,
     Gate,
+    GateTimeRule,
     Room,
     SessionEnrolment,
     Site,
@@ -38,7 +39,7 @@ from coordinator.db.models import (
 from coordinator.enrolment import TemplateSealError, open_templates
 from coordinator.errors import ConflictError
 from coordinator.services.downlink import ON_ROSTER
-from protocols import ProtocolError, Station
+from protocols import Direction, ProtocolError, Station
 from protocols.bundle import (
     Bundle,
     BundleSession,
@@ -51,6 +52,7 @@ from protocols.bundle import (
     RosterRole,
     RosterSession,
     SealedTemplates,
+    TimeRule,
     card_key_context,
     person_ref,
     templates_context,
@@ -95,6 +97,8 @@ class Catalogue:
     cards: dict[Person, list[str]]
     templates: dict[int, FaceTemplate]
     revoked_passes: list[str] | None
+    suspended_passes: list[str] = field(default_factory=list)
+    time_rules: dict[int, list[GateTimeRule]] = field(default_factory=dict)  # by gate
     _opened: dict[int, bytes | None] = field(default_factory=dict)
     _card_key: bytes | None = None
 
@@ -141,6 +145,8 @@ def read_catalogue(
             for t in session.scalars(select(FaceTemplate).where(FaceTemplate.user_id.in_(user_ids)))
         },
         revoked_passes=_revoked_passes(session, now) if gate_ids else None,
+        suspended_passes=_suspended_passes(session, now) if gate_ids else [],
+        time_rules=_time_rules(session, gate_ids),
     )
 
 
@@ -239,19 +245,51 @@ def _cards(
 
 
 def _revoked_passes(session: Session, now: datetime) -> list[str]:
-    """Passes still valid on their face that a gate must refuse: revoked, or of a student who
-    is no longer active."""
+    """Passes still valid on their face that a gate must refuse: revoked (also the old pass of
+    a reissue), expired early by a person (the signed date inside is still later), or of a
+    student who is no longer active."""
     return list(
         session.scalars(
             select(StudentPass.pass_ref)
             .outerjoin(Student, Student.id == StudentPass.student_id)
             .where(
                 StudentPass.valid_until > now,
-                or_(StudentPass.revoked_at.is_not(None), Student.status != StudentStatus.ACTIVE),
+                or_(
+                    StudentPass.revoked_at.is_not(None),
+                    StudentPass.status.in_([PassStatus.REVOKED, PassStatus.EXPIRED]),
+                    Student.status != StudentStatus.ACTIVE,
+                ),
             )
             .order_by(StudentPass.pass_ref)
         )
     )
+
+
+def _suspended_passes(session: Session, now: datetime) -> list[str]:
+    """Passes on hold, still valid on their face: a gate refuses them as suspended."""
+    return list(
+        session.scalars(
+            select(StudentPass.pass_ref)
+            .where(
+                StudentPass.valid_until > now,
+                StudentPass.status == PassStatus.SUSPENDED,
+                StudentPass.revoked_at.is_(None),
+            )
+            .order_by(StudentPass.pass_ref)
+        )
+    )
+
+
+def _time_rules(session: Session, gate_ids: set[int]) -> dict[int, list[GateTimeRule]]:
+    by_gate: dict[int, list[GateTimeRule]] = defaultdict(list)
+    if gate_ids:
+        for rule in session.scalars(
+            select(GateTimeRule)
+            .where(GateTimeRule.gate_id.in_(gate_ids))
+            .order_by(GateTimeRule.gate_id, GateTimeRule.id)
+        ):
+            by_gate[rule.gate_id].append(rule)
+    return by_gate
 
 
 # --- one device's bundle -------------------------------------------------------------------------
@@ -278,9 +316,17 @@ def compile_bundle(
         gate = catalogue.gates[device.gate_id]
         gate_rules = GateRules(
             zone=gate.zone,
+            direction=_GATE_DIRECTIONS[gate.direction],
             time_zone=site.time_zone,
+            time_rules=[
+                TimeRule(
+                    zone=gate.zone, weekdays=rule.weekdays, opens=rule.opens, closes=rule.closes
+                )
+                for rule in catalogue.time_rules.get(gate.id, [])
+            ],
             pass_keys=signing.trusted,  # passes are signed by the same site keys as bundles
             revoked_passes=catalogue.revoked_passes or [],
+            suspended_passes=catalogue.suspended_passes,
         )
     return Bundle(
         device_id=device.id,
@@ -315,6 +361,14 @@ def _geofence(place: Room | Gate) -> Geofence | None:
     return Geofence(
         latitude=place.latitude, longitude=place.longitude, radius_m=place.geofence_radius_m
     )
+
+
+# A gate recorded as both ways names no direction: the device's own setting decides.
+_GATE_DIRECTIONS: dict[GateDirection, Direction | None] = {
+    GateDirection.IN: Direction.IN,
+    GateDirection.OUT: Direction.OUT,
+    GateDirection.BOTH: None,
+}
 
 
 def _binding(catalogue: Catalogue, device: Device, site: Site) -> DeviceBinding:

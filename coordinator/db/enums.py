@@ -28,6 +28,27 @@ class GateDirection(StrEnum):
     BOTH = "both"
 
 
+class PassApplicationStatus(StrEnum):
+    """draft → submitted → approved | rejected (with a reason); approving issues the pass."""
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class PassStatus(StrEnum):
+    """active ⇄ suspended; active | suspended → revoked | expired (early, by a person).
+
+    Expiry by date needs no status: a pass past its `valid_until` is expired whatever it says.
+    """
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
 class AssignmentStatus(StrEnum):
     """proposed → accepted | declined; accepted → checked_in → checked_out; or absent."""
 

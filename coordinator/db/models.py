@@ -29,6 +29,8 @@ from coordinator.db.enums import (
     CommandState,
     DeviceStatus,
     GateDirection,
+    PassApplicationStatus,
+    PassStatus,
     RemoteCommand,
     Role,
     StudentStatus,
@@ -269,6 +271,20 @@ class Gate(Base):
     geofence_radius_m: Mapped[float | None] = mapped_column(Float)
 
 
+class GateTimeRule(Base):
+    """When a gate lets people through: on these ISO weekdays (1 = Monday), from `opens` until
+    `closes`, in the site's local time. A rule whose `closes` is not after `opens` runs past
+    midnight into the next day. No rule for a gate means it is always open."""
+
+    __tablename__ = "gate_time_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gate_id: Mapped[int] = mapped_column(ForeignKey("gates.id", ondelete="CASCADE"), index=True)
+    weekdays: Mapped[list[int]] = mapped_column(JSON)
+    opens: Mapped[str] = mapped_column(String(5))  # HH:MM, local to the site
+    closes: Mapped[str] = mapped_column(String(5))
+
+
 class Device(Base):
     """An edge device; `id` is the device id used on the wire."""
 
@@ -467,7 +483,12 @@ class AttemptRecord(Base):
 
 
 class StudentPass(Base):
-    """A signed pass issued to a student; `pass_ref` is the id inside the QR payload."""
+    """A signed pass issued to a student; `pass_ref` is the id inside the QR payload.
+
+    Filed under the building whose managers handle it (`building_id`; None for passes issued
+    before applications existed, which only admins see). `status` follows the life cycle in
+    services/passes.py; a reissued pass names the pass it replaced in `replaces_id`.
+    """
 
     __tablename__ = "passes"
 
@@ -476,12 +497,50 @@ class StudentPass(Base):
     student_id: Mapped[int] = mapped_column(
         ForeignKey("students.id", ondelete="RESTRICT"), index=True
     )
+    building_id: Mapped[int | None] = mapped_column(
+        ForeignKey("buildings.id", ondelete="RESTRICT"), index=True
+    )
     zones: Mapped[list[str]] = mapped_column(JSON)
     valid_from: Mapped[datetime] = mapped_column(UtcDateTime())
     valid_until: Mapped[datetime] = mapped_column(UtcDateTime())
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    status: Mapped[PassStatus] = mapped_column(str_enum(PassStatus), default=PassStatus.ACTIVE)
+    # Why and when the pass was last suspended, resumed or expired early.
+    status_reason: Mapped[str | None] = mapped_column(String(500))
+    status_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     revoked_reason: Mapped[str | None] = mapped_column(String(500))
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("passes.id", ondelete="RESTRICT"))
+
+
+class PassApplication(Base):
+    """A student's application for a pass, entered by staff on the student's behalf.
+
+    draft → submitted → approved (the pass is issued: `pass_id`) or rejected (`decision_reason`).
+    """
+
+    __tablename__ = "pass_applications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(
+        ForeignKey("students.id", ondelete="RESTRICT"), index=True
+    )
+    building_id: Mapped[int] = mapped_column(
+        ForeignKey("buildings.id", ondelete="RESTRICT"), index=True
+    )
+    zones: Mapped[list[str]] = mapped_column(JSON)
+    valid_from: Mapped[datetime] = mapped_column(UtcDateTime())
+    valid_until: Mapped[datetime] = mapped_column(UtcDateTime())
+    status: Mapped[PassApplicationStatus] = mapped_column(
+        str_enum(PassApplicationStatus), index=True
+    )
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    decision_reason: Mapped[str | None] = mapped_column(String(500))
+    pass_id: Mapped[int | None] = mapped_column(ForeignKey("passes.id", ondelete="RESTRICT"))
 
 
 class PassLink(Base):

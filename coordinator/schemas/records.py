@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import Field
 
-from coordinator.db.enums import ViolationStatus
+from coordinator.db.enums import PassStatus, ViolationStatus
 from coordinator.schemas.common import Id, Instant, Notes, Public, Strict, Text, WireId
 from protocols import (
     AccessDecision,
@@ -44,8 +44,13 @@ class AttemptPublic(Public):
 
 
 class PassCreate(Strict):
+    """A pass issued directly (admins); passes normally come from an approved application."""
+
     student_id: Id
-    zones: list[WireId] = Field(min_length=1, max_length=20)
+    building_id: Id | None = Field(
+        default=None, description="The building whose managers handle it; None: admins only."
+    )
+    zones: list[WireId] = Field(min_length=1, max_length=16)
     valid_from: Instant
     valid_until: Instant
 
@@ -58,12 +63,17 @@ class PassPublic(Public):
     id: int
     pass_ref: str
     student_id: Id
+    building_id: Id | None
     zones: list[str]
     valid_from: datetime
     valid_until: datetime
     issued_at: datetime
+    status: PassStatus = Field(description="Past valid_until a pass is expired whatever it says.")
+    status_reason: str | None
+    status_changed_at: datetime | None
     revoked_at: datetime | None
     revoked_reason: str | None
+    replaces_id: Id | None
 
 
 class AccessLogPublic(Public):

@@ -161,6 +161,9 @@ _FINDERS: dict[str, Finder] = {
     "site": lambda s, i, snaps: _devices_where(s, Device.site_id.in_(_own_id(i))),
     "room": lambda s, i, snaps: _room_devices(s, _own_id(i)),
     "gate": lambda s, i, snaps: _devices_where(s, Device.gate_id.in_(_own_id(i))),
+    "gate time rule": lambda s, i, snaps: _devices_where(
+        s, Device.gate_id.in_(_values(snaps, "gate_id"))
+    ),
     "device": lambda s, i, snaps: {i},
     "exam": lambda s, i, snaps: _session_devices(
         s, set(s.scalars(select(ExamSession.id).where(ExamSession.exam_id.in_(_own_id(i)))))

@@ -18,6 +18,7 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from coordinator.core.keys import digest_token
+from coordinator.db.enums import PassStatus
 from coordinator.db.models import PassLink, StudentPass
 from coordinator.errors import ConflictError, NotFoundError
 from coordinator.services.audit import Actor, record_change
@@ -26,7 +27,6 @@ PAGE_PATH = "/p/"
 # secrets.token_urlsafe(32): 43 characters of the URL-safe alphabet; anything else is refused
 # before it is hashed or looked up.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
-_INACTIVE_STATUSES = {"suspended", "revoked", "expired"}
 
 
 class LinkSpentError(ConflictError):
@@ -139,12 +139,11 @@ def _find_link(session: Session, token: str) -> PassLink:
 
 def _require_usable(student_pass: StudentPass, now: datetime) -> None:
     """Only a pass a gate would still open may go onto a phone."""
-    # `status` comes with the pass life cycle (services/passes.py); until then, `revoked_at`.
-    status = str(getattr(student_pass, "status", "active"))
-    if student_pass.revoked_at is not None or status in _INACTIVE_STATUSES:
+    status = PassStatus.REVOKED if student_pass.revoked_at else student_pass.status
+    if status is not PassStatus.ACTIVE:
         raise ConflictError(
-            f"this pass is {status if status != 'active' else 'revoked'}: "
-            "it cannot be put on a phone; issue a new pass"
+            f"this pass is {status.value}: it cannot be put on a phone"
+            + ("; resume it first" if status is PassStatus.SUSPENDED else "; issue a new pass")
         )
     if student_pass.valid_until <= now:
         raise ConflictError("this pass has expired: issue a new pass")

@@ -12,6 +12,7 @@ from coordinator.db.enums import (
     AssignmentStatus,
     DeviceStatus,
     GateDirection,
+    PassApplicationStatus,
     Role,
     StudentStatus,
     ViolationStatus,
@@ -46,6 +47,9 @@ class Side:
     attempt: m.AttemptRecord
     access_log: m.AccessLog
     violation: m.ViolationRecord
+    student_pass: m.StudentPass
+    pass_application: m.PassApplication
+    time_rule: m.GateTimeRule
 
 
 @dataclass
@@ -157,7 +161,27 @@ def _side(
         confidence=1.0,
         detail="seal broken",
     )
+    student_pass = m.StudentPass(
+        pass_ref=f"{name}" * 32,
+        student_id=student.id,
+        building_id=building.id,
+        zones=["main"],
+        valid_from=START,
+        valid_until=START + timedelta(days=30),
+    )
+    pass_application = m.PassApplication(
+        student_id=student.id,
+        building_id=building.id,
+        zones=["main"],
+        valid_from=START,
+        valid_until=START + timedelta(days=30),
+        status=PassApplicationStatus.DRAFT,
+    )
+    time_rule = m.GateTimeRule(
+        gate_id=gate.id, weekdays=[1, 2, 3, 4, 5], opens="06:00", closes="23:00"
+    )
     session.add_all([assignment, attendance, attempt, access_log, violation])
+    session.add_all([student_pass, pass_application, time_rule])
     session.flush()
     return Side(
         building,
@@ -171,6 +195,9 @@ def _side(
         attempt,
         access_log,
         violation,
+        student_pass,
+        pass_application,
+        time_rule,
     )
 
 

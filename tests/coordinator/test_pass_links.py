@@ -161,6 +161,25 @@ def test_revoked_and_expired_passes_get_no_link_and_cannot_be_claimed(
     assert expired.status_code == 409 and "expired" in expired.json()["message"]
 
 
+def test_a_suspended_pass_gets_no_link_until_it_is_resumed(api: Api, clock: Clock) -> None:
+    admin = api.as_(Role.ADMIN)
+    pass_id = _pass(api)
+    token = _link(api, pass_id)
+    suspend = api.client.post(
+        f"/api/v1/passes/{pass_id}/suspend", json={"reason": "fees unpaid"}, headers=admin
+    )
+    assert suspend.status_code == 200, suspend.text
+    status, body = _claim(api, token)
+    assert status == 409 and "suspended" in str(body["message"])
+    refused = api.client.post(f"/api/v1/passes/{pass_id}/link", headers=admin)
+    assert refused.status_code == 409 and "resume it first" in refused.json()["message"]
+    resume = api.client.post(
+        f"/api/v1/passes/{pass_id}/resume", json={"reason": "fees paid"}, headers=admin
+    )
+    assert resume.status_code == 200, resume.text
+    assert _claim(api, token)[0] == 200  # the refused claim spent nothing
+
+
 def test_making_and_claiming_a_link_is_audited(api: Api, clock: Clock) -> None:
     pass_id = _pass(api)
     token = _link(api, pass_id, Role.MANAGER)

@@ -24,11 +24,12 @@ NOW = START + timedelta(days=1)
 
 
 def _printable(api: Api, zones: list[str] | None = None) -> int:
-    """A pass for the campus student (zone `main`, at site `main`)."""
+    """A pass for the campus student (zone `main`, at site `main`), filed under building A."""
     with api.sessions() as session:
         student_pass = m.StudentPass(
             pass_ref=uuid6.uuid7().hex,
             student_id=api.campus.student.id,
+            building_id=api.campus.own.building.id,
             zones=zones or ["main"],
             valid_from=START,
             valid_until=START + timedelta(days=30),

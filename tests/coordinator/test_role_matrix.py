@@ -21,6 +21,8 @@ from coordinator.db.enums import (
     AssignmentStatus,
     DeviceStatus,
     GateDirection,
+    PassApplicationStatus,
+    PassStatus,
     Role,
     StudentStatus,
     ViolationStatus,
@@ -76,21 +78,48 @@ def _n() -> int:
     return next(_counter)
 
 
-def _printable_pass(api: Api) -> int:
+def _printable_pass(api: Api, side: Side) -> int:
     """A signed-format pass (its ref a pass id) with an active signing key to print it."""
     from coordinator.bundles.keys import ensure_active_key
 
     with api.sessions() as session:
         ensure_active_key(session, api.settings.secret_key)
         session.commit()
+    return fresh_pass(api, side)
+
+
+def fresh_pass(api: Api, side: Side, status: PassStatus = PassStatus.ACTIVE) -> int:
+    """A pass filed under the side's building, valid for a year from START."""
     student_pass = m.StudentPass(
         pass_ref=f"{_n():032x}",
         student_id=api.campus.student.id,
+        building_id=side.building.id,
         zones=["main"],
         valid_from=START,
-        valid_until=START + timedelta(days=1),
+        valid_until=START + timedelta(days=365),
+        status=status,
     )
     return _add(api, student_pass)
+
+
+def fresh_application(api: Api, side: Side, status: PassApplicationStatus) -> int:
+    return _add(
+        api,
+        m.PassApplication(
+            student_id=api.campus.student.id,
+            building_id=side.building.id,
+            zones=["main"],
+            valid_from=START,
+            valid_until=START + timedelta(days=365),
+            status=status,
+        ),
+    )
+
+
+def fresh_time_rule(api: Api, side: Side) -> int:
+    return _add(
+        api, m.GateTimeRule(gate_id=side.gate.id, weekdays=[1], opens="08:00", closes="18:00")
+    )
 
 
 def fresh_session(api: Api, side: Side) -> int:
@@ -344,13 +373,29 @@ DESIGN: dict[tuple[str, str], Cell] = {
     ("GET", "/api/v1/attempts/{record_id}"): Cell((A, M, T), item("/attempts/{}", lambda a, s: s.attempt.id), scoped=True),
     ("GET", "/api/v1/access-logs"): Cell((A, M), listing("/access-logs"), scoped=True, listed="access_log"),
     ("GET", "/api/v1/access-logs/{record_id}"): Cell((A, M), item("/access-logs/{}", lambda a, s: s.access_log.id), scoped=True),
-    ("GET", "/api/v1/passes"): Cell((A, M), listing("/passes")),
+    ("GET", "/api/v1/passes"): Cell((A, M), listing("/passes"), scoped=True, listed="student_pass"),
     ("POST", "/api/v1/passes"): Cell((A,), body("/passes", lambda a, s: {"student_id": a.campus.student.id, "zones": ["main"], "valid_from": START.isoformat(), "valid_until": (START + timedelta(days=1)).isoformat()})),
-    ("GET", "/api/v1/passes/{record_id}"): Cell((A, M), item("/passes/{}", lambda a, s: a.campus.student_pass.id)),
-    ("GET", "/api/v1/passes/{pass_id}/qr.png"): Cell((A, M), item("/passes/{}/qr.png", lambda a, s: _printable_pass(a))),
-    ("GET", "/api/v1/passes/{pass_id}/print.pdf"): Cell((A, M), item("/passes/{}/print.pdf", lambda a, s: _printable_pass(a))),
-    ("POST", "/api/v1/passes/{pass_id}/link"): Cell((A, M), body("/passes/{}/link", lambda a, s: {}, lambda a, s: _printable_pass(a))),
-    ("POST", "/api/v1/passes/{pass_id}/revoke"): Cell((A,), body("/passes/{}/revoke", lambda a, s: {"reason": "lost"}, lambda a, s: _add(a, m.StudentPass(pass_ref=f"{_n():032d}", student_id=a.campus.student.id, zones=["main"], valid_from=START, valid_until=START + timedelta(days=1))))),
+    ("GET", "/api/v1/passes/{record_id}"): Cell((A, M), item("/passes/{}", fresh_pass), scoped=True),
+    ("GET", "/api/v1/passes/{pass_id}/qr.png"): Cell((A, M), item("/passes/{}/qr.png", _printable_pass), scoped=True),
+    ("GET", "/api/v1/passes/{pass_id}/print.pdf"): Cell((A, M), item("/passes/{}/print.pdf", _printable_pass), scoped=True),
+    ("POST", "/api/v1/passes/{pass_id}/link"): Cell((A, M), body("/passes/{}/link", lambda a, s: {}, _printable_pass), scoped=True),
+    ("POST", "/api/v1/passes/{pass_id}/revoke"): Cell((A, M), body("/passes/{}/revoke", lambda a, s: {"reason": "lost"}, fresh_pass), scoped=True),
+    ("POST", "/api/v1/passes/{pass_id}/suspend"): Cell((A, M), body("/passes/{}/suspend", lambda a, s: {"reason": "fees unpaid"}, fresh_pass), scoped=True),
+    ("POST", "/api/v1/passes/{pass_id}/resume"): Cell((A, M), body("/passes/{}/resume", lambda a, s: {"reason": "fees paid"}, lambda a, s: fresh_pass(a, s, PassStatus.SUSPENDED)), scoped=True),
+    ("POST", "/api/v1/passes/{pass_id}/expire"): Cell((A, M), body("/passes/{}/expire", lambda a, s: {"reason": "left the course"}, fresh_pass), scoped=True),
+    ("POST", "/api/v1/passes/{pass_id}/reissue"): Cell((A, M), body("/passes/{}/reissue", lambda a, s: {"reason": "lost"}, fresh_pass), scoped=True),
+    ("GET", "/api/v1/pass-applications"): Cell((A, M), listing("/pass-applications"), scoped=True, listed="pass_application"),
+    ("POST", "/api/v1/pass-applications"): Cell((A, M), body("/pass-applications", lambda a, s: {"student_id": a.campus.student.id, "building_id": s.building.id, "zones": ["main"], "valid_from": START.isoformat(), "valid_until": (START + timedelta(days=30)).isoformat()}), scoped=True),
+    ("GET", "/api/v1/pass-applications/{record_id}"): Cell((A, M), item("/pass-applications/{}", lambda a, s: fresh_application(a, s, PassApplicationStatus.DRAFT)), scoped=True),
+    ("PATCH", "/api/v1/pass-applications/{record_id}"): Cell((A, M), body("/pass-applications/{}", lambda a, s: {"zones": ["main"]}, lambda a, s: fresh_application(a, s, PassApplicationStatus.DRAFT)), scoped=True),
+    ("POST", "/api/v1/pass-applications/{application_id}/submit"): Cell((A, M), item("/pass-applications/{}/submit", lambda a, s: fresh_application(a, s, PassApplicationStatus.DRAFT)), scoped=True),
+    ("POST", "/api/v1/pass-applications/{application_id}/approve"): Cell((A, M), item("/pass-applications/{}/approve", lambda a, s: fresh_application(a, s, PassApplicationStatus.SUBMITTED)), scoped=True),
+    ("POST", "/api/v1/pass-applications/{application_id}/reject"): Cell((A, M), body("/pass-applications/{}/reject", lambda a, s: {"reason": "not enrolled"}, lambda a, s: fresh_application(a, s, PassApplicationStatus.SUBMITTED)), scoped=True),
+    ("GET", "/api/v1/gate-time-rules"): Cell((A, M, T), listing("/gate-time-rules"), scoped=True, listed="time_rule"),
+    ("POST", "/api/v1/gate-time-rules"): Cell((A, M), body("/gate-time-rules", lambda a, s: {"gate_id": s.gate.id, "weekdays": [1, 2], "opens": "07:00", "closes": "19:00"}), scoped=True),
+    ("GET", "/api/v1/gate-time-rules/{record_id}"): Cell((A, M, T), item("/gate-time-rules/{}", fresh_time_rule), scoped=True),
+    ("PATCH", "/api/v1/gate-time-rules/{record_id}"): Cell((A, M), body("/gate-time-rules/{}", lambda a, s: {"closes": "20:00"}, fresh_time_rule), scoped=True),
+    ("DELETE", "/api/v1/gate-time-rules/{record_id}"): Cell((A, M), item("/gate-time-rules/{}", fresh_time_rule), scoped=True),
     ("GET", "/api/v1/audit"): Cell((A,), listing("/audit")),
     ("POST", "/api/v1/users/{user_id}/face-templates"): Cell((A,), lambda a, s, r: (f"/api/v1/users/{s.supervisor.id}/face-templates", photos((0, 0), (12, 8), (6, 20)))),
     ("GET", "/api/v1/users/{user_id}/face-templates"): Cell((A,), item("/users/{}/face-templates", _with_templates)),
@@ -452,7 +497,14 @@ def test_self_scoped_routes_show_only_ones_own(sqlite_api: Api) -> None:
 def test_without_a_token_every_private_route_is_401(sqlite_api: Api) -> None:
     for method, path in sorted(DESIGN) + sorted(SELF_SCOPED):
         url = "/" + path.strip("/").replace("{record_id}", "1").replace("{session_id}", "1")
-        for name in ("assignment_id", "violation_id", "pass_id", "notification_id", "student_id"):
+        for name in (
+            "assignment_id",
+            "violation_id",
+            "pass_id",
+            "notification_id",
+            "student_id",
+            "application_id",
+        ):
             url = url.replace("{" + name + "}", "1")
         response = sqlite_api.client.request(method, url, json={})
         assert response.status_code == 401, f"{method} {path}: {response.status_code}"

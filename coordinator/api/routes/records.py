@@ -1,24 +1,20 @@
-"""What happened: attendance, device attempts, passes, gate access logs and the audit log."""
+"""What happened: attendance, device attempts, gate access logs and the audit log."""
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement
 
-from coordinator.api.crud import Filters, Resource, creating, crud_router, equal_columns
-from coordinator.api.deps import ActorDep, ScopeDep, SessionDep, allow
+from coordinator.api.crud import Filters, Resource, crud_router, equal_columns
 from coordinator.db.enums import Role
 from coordinator.db.models import (
     AccessLog,
     AttemptRecord,
     AttendanceRecord,
     AuditEntry,
-    StudentPass,
 )
 from coordinator.schemas import records as s
 from coordinator.schemas.common import Id, Instant, WireId
-from coordinator.services import passes as passes_service
 from coordinator.services.placements import ACCESS_LOGS, ATTEMPTS, ATTENDANCE
 from protocols import AccessDecision, AttendanceAction, Outcome, ReasonCode
 
@@ -36,11 +32,6 @@ class AttemptFilters(Filters):
     device_id: WireId | None = None
     outcome: Outcome | None = None
     reason: ReasonCode | None = None
-
-
-class PassFilters(Filters):
-    student_id: Id | None = None
-    pass_ref: str | None = Field(default=None, max_length=64)
 
 
 class AccessLogFilters(Filters):
@@ -64,18 +55,6 @@ def audit_conditions(filters: BaseModel) -> list[ColumnElement[bool]]:
     return conditions
 
 
-PASSES = Resource[StudentPass](
-    what="pass",
-    path="/passes",
-    model=StudentPass,
-    public=s.PassPublic,
-    filters=PassFilters,
-    readers=(A, M),
-    writers=(A,),
-    create_body=s.PassCreate,
-    create=creating(passes_service.issue_pass),
-)
-
 RESOURCES: list[Resource[Any]] = [
     Resource(
         what="attendance record",
@@ -97,7 +76,6 @@ RESOURCES: list[Resource[Any]] = [
         placement=ATTEMPTS,
         order_by=lambda model: [model.at, model.id],
     ),
-    PASSES,
     Resource(
         what="access log",
         path="/access-logs",
@@ -119,18 +97,4 @@ RESOURCES: list[Resource[Any]] = [
     ),
 ]
 
-passes = APIRouter(prefix="/passes", tags=["passes"])
-
-
-@passes.post("/{pass_id}/revoke", response_model=s.PassPublic, dependencies=[Depends(allow(A))])
-def revoke_pass(
-    pass_id: Id, body: s.PassRevoke, session: SessionDep, scope: ScopeDep, actor: ActorDep
-) -> s.PassPublic:
-    """Revoke a pass; gates refuse it once they have the next bundle."""
-    student_pass = PASSES.find(session, pass_id, scope)
-    passes_service.revoke_pass(session, student_pass, reason=body.reason, actor=actor)
-    session.commit()
-    return s.PassPublic.model_validate(student_pass)
-
-
-routers = [passes] + [crud_router(resource) for resource in RESOURCES]
+routers = [crud_router(resource) for resource in RESOURCES]
