@@ -53,6 +53,7 @@ def _pass(api: Api, *, days: int = 30) -> int:
         student_pass = m.StudentPass(
             pass_ref=uuid6.uuid7().hex,
             student_id=api.campus.student.id,
+            building_id=api.campus.own.building.id,  # the manager's building
             zones=["main"],
             valid_from=START,
             valid_until=START + timedelta(days=days),

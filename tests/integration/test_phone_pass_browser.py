@@ -80,6 +80,7 @@ def _pass_link(live: LiveCoordinator, now: datetime) -> tuple[str, UUID]:
         student_pass = m.StudentPass(
             pass_ref=uuid6.uuid7().hex,
             student_id=live.campus.student.id,
+            building_id=live.campus.own.building.id,
             zones=["main"],
             valid_from=now - timedelta(days=1),
             valid_until=now + timedelta(days=30),
