@@ -186,9 +186,12 @@ def run_simulation(
             doors.append(_open_door(plan, device_id, number, faces, pipeline))
         _play(plan, doors, faces, stop)
         for door in doors:
-            # Without a coordinator nothing is receipted: what reached the broker is delivered.
-            assert door.agent.uplink is not None
-            door.agent.uplink.wait_sent(drain_timeout_s)
+            # Without a coordinator nothing is receipted: what reached the broker is delivered;
+            # with one online (its retained state says so), wait for its receipts too.
+            uplink = door.agent.uplink
+            assert uplink is not None
+            if uplink.wait_sent(drain_timeout_s) and uplink.coordinator.is_online:
+                uplink.wait_drained(drain_timeout_s)
         return [_report(door) for door in doors]
     finally:
         for door in doors:

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy import text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -184,21 +183,55 @@ def _event_row(item: _Readable, received_at: datetime) -> dict[str, object]:
 def _insert_new(
     session: Session, readable: list[_Readable], received_at: datetime
 ) -> dict[int, _Readable]:
-    """Insert, skipping (device_id, message_id) pairs already stored; the new ones by row id.
-
-    One cached statement run over the batch's rows (SQLAlchemy's "insertmanyvalues"), rather
-    than a statement with the rows inlined, which would be compiled anew for every batch.
-    """
+    """Insert, skipping (device_id, message_id) pairs already stored; the new ones by row id."""
     if not readable:
         return {}
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        insert(Event)
-        .on_conflict_do_nothing(index_elements=["device_id", "message_id"])
-        .returning(Event.id, Event.device_id, Event.message_id)
-    )
     by_key = {(i.envelope.device_id, i.envelope.message_id): i for i in readable}
-    rows = [_event_row(item, received_at) for item in by_key.values()]
-    result = session.execute(statement, rows, execution_options={"synchronize_session": False})
+    if session.get_bind().dialect.name == "postgresql":
+        result = session.execute(_UNNEST_INSERT, _columns(list(by_key.values()), received_at))
+    else:
+        # One cached statement run over the batch's rows (SQLAlchemy's "insertmanyvalues").
+        statement = (
+            sqlite_insert(Event)
+            .on_conflict_do_nothing(index_elements=["device_id", "message_id"])
+            .returning(Event.id, Event.device_id, Event.message_id)
+        )
+        rows = [_event_row(item, received_at) for item in by_key.values()]
+        result = session.execute(statement, rows, execution_options={"synchronize_session": False})
     return {row.id: by_key[(row.device_id, row.message_id)] for row in result}
+
+
+# On PostgreSQL the batch travels as one array per column through one short statement: the
+# driver parses and caches it once, where a multi-row VALUES statement (kilobytes of text per
+# batch) was parsed anew for every batch, a third of the ingest's CPU.
+_UNNEST_INSERT = text(
+    """
+    INSERT INTO events (message_id, device_id, site, kind, boot_id, seq, device_time,
+                        received_at, replayed, late, payload)
+    SELECT m, d, s, k, b, q, t, CAST(:received_at AS timestamptz), r, r, CAST(p AS json)
+    FROM unnest(CAST(:message_ids AS uuid[]), CAST(:device_ids AS text[]),
+                CAST(:sites AS text[]), CAST(:kinds AS text[]), CAST(:boot_ids AS uuid[]),
+                CAST(:seqs AS integer[]), CAST(:device_times AS timestamptz[]),
+                CAST(:replayed AS boolean[]), CAST(:payloads AS text[]))
+         AS batch(m, d, s, k, b, q, t, r, p)
+    ON CONFLICT (device_id, message_id) DO NOTHING
+    RETURNING id, device_id, message_id
+    """
+)
+
+
+def _columns(items: list[_Readable], received_at: datetime) -> dict[str, object]:
+    """The batch as one list per column, in the same order, for `_UNNEST_INSERT`."""
+    envelopes = [item.envelope for item in items]
+    return {
+        "received_at": received_at.astimezone(UTC),
+        "message_ids": [e.message_id for e in envelopes],
+        "device_ids": [e.device_id for e in envelopes],
+        "sites": [item.topic.site for item in items],
+        "kinds": [e.payload.type for e in envelopes],
+        "boot_ids": [e.boot_id for e in envelopes],
+        "seqs": [e.seq for e in envelopes],
+        "device_times": [e.device_time.astimezone(UTC) for e in envelopes],
+        "replayed": [e.replayed for e in envelopes],
+        "payloads": [json.dumps(e.payload.model_dump(mode="json")) for e in envelopes],
+    }

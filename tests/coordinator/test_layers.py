@@ -22,8 +22,9 @@ def test_every_coordinator_module_is_in_a_layer() -> None:
     parts = {
         path.stem if path.is_file() else path.name
         for path in (REPO / "coordinator").iterdir()
-        if (path.suffix == ".py" or path.is_dir()) and not path.name.startswith("__")
-    }
+        if (path.suffix == ".py" or (path / "__init__.py").is_file())
+        and not path.name.startswith("__")
+    }  # a folder without __init__.py (the phone page's static files) is no Python module
     assert parts - placed == set(), "place the new module in the layers contract (pyproject.toml)"
 
 

@@ -1,6 +1,7 @@
 """The no-overlap rule under concurrency, on PostgreSQL: interleaved proposals store at most one."""
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -136,10 +137,14 @@ def _waits_for_a_lock(sessions: sessionmaker[Session], racer: threading.Thread) 
         "SELECT count(*) FROM pg_stat_activity "
         "WHERE datname = current_database() AND wait_event_type = 'Lock'"
     )
+    deadline = time.monotonic() + 60  # bounded; a loaded machine may take seconds to connect
     with sessions() as watcher:
-        for _ in range(1000):  # bounded: each round blocks up to 10 ms in `join`
+        while time.monotonic() < deadline:
             if watcher.scalar(waiting):
                 return True
+            # pg_stat_activity is read once per transaction: end it, or every later check
+            # would see the snapshot of the first (taken before the racer reached the lock).
+            watcher.rollback()
             racer.join(0.01)
             if not racer.is_alive():
                 return False

@@ -252,7 +252,7 @@ def test_before_the_first_bundle_the_configured_direction_is_used(tmp_path: Path
         assert running.agent.station.direction is Direction.OUT
         decision = running.agent.station.present_code(static_pass())
         assert decision is not None and decision.reason is ReasonCode.NO_BUNDLE
-        assert running.agent.uplink is not None and running.agent.uplink.wait_drained(5)
+        assert running.agent.uplink is not None and running.agent.uplink.wait_sent(5)
         assert running.links.link is not None
         sent = [decode(m.body).payload for m in running.links.link.sent]
         assert [a.direction for a in sent if isinstance(a, Access)] == [Direction.OUT]
