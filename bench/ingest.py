@@ -34,8 +34,9 @@ from paho.mqtt.properties import Properties
 from coordinator.broker_config import free_port, write_broker_config
 from coordinator.db.migrate import upgrade
 from protocols import Heartbeat, Sender, encode, fleet_filters, topic_for
-from protocols.messages import ClockSync, Health
+from protocols.messages import Health
 from protocols.topics import shared_filter
+from protocols.vocabulary import ClockSync
 
 ADMIN_DSN = os.environ.get(
     "CAMPUS_TEST_PG_ADMIN_DSN", "postgresql://root@/postgres?host=/var/run/postgresql"

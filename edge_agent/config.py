@@ -9,7 +9,7 @@ from edge_agent.errors import ConfigError
 from edge_agent.store.outbox import DEFAULT_MAX_ITEMS
 from protocols.codec import DEFAULT_MAX_MESSAGE_BYTES
 from protocols.ids import NAME_PATTERN
-from protocols.messages import Direction
+from protocols.vocabulary import Direction
 
 
 class BrokerConfig(BaseModel):

@@ -21,8 +21,9 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from protocols.errors import ProtocolError
-from protocols.messages import DeviceId, Direction, Ref, Station, WireModel
+from protocols.messages import DeviceId, Ref, WireModel
 from protocols.sealing import SealedBytes, context
+from protocols.vocabulary import Direction, Station
 
 BUNDLE_FORMAT = 1
 MAX_ROSTER = 50_000

@@ -30,7 +30,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from protocols.base45 import b45decode, b45encode
 from protocols.errors import ProtocolError
 from protocols.ids import NAME_PATTERN
-from protocols.messages import ReasonCode
+from protocols.vocabulary import ReasonCode
 
 STATIC_PREFIX = "CP1:"
 ROTATING_PREFIX = "CR1:"

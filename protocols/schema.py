@@ -88,7 +88,12 @@ def _reference() -> str:
 def _fields_table(model: type[BaseModel]) -> str:
     rows = ["| field | type | required | description |", "|---|---|---|---|"]
     for name, field in model.model_fields.items():
-        annotation = str(field.annotation).replace("typing.", "").replace("protocols.messages.", "")
+        annotation = (
+            str(field.annotation)
+            .replace("typing.", "")
+            .replace("protocols.messages.", "")
+            .replace("protocols.vocabulary.", "")
+        )
         annotation = annotation.replace("<class '", "").replace("'>", "").replace("|", "\\|")
         annotation = _ADDRESS.sub("", annotation)  # validators print as `<function f at 0x…>`
         required = "yes" if field.is_required() else "no"

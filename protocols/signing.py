@@ -18,7 +18,8 @@ from pydantic import ValidationError
 
 from protocols.bundle import Bundle
 from protocols.errors import ProtocolError
-from protocols.messages import MAX_BUNDLE_BODY_CHARS, BundleRefusal, SignedBundle
+from protocols.messages import MAX_BUNDLE_BODY_CHARS, SignedBundle
+from protocols.vocabulary import BundleRefusal
 
 PUBLIC_KEY_SIZE = 32
 

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict
 
 from protocols.errors import ProtocolError
 from protocols.ids import NAME_PATTERN
-from protocols.messages import CommandName, Envelope, EventKind
+from protocols.messages import Envelope
+from protocols.vocabulary import CommandName, EventKind
 
 ROOT = "campus"
 VERSION = "v1"

@@ -28,7 +28,8 @@ from protocols import (
     topic_for,
 )
 from protocols.codec import decode_coordinator_state
-from protocols.messages import MAX_RECEIPT_IDS, EventKind
+from protocols.messages import MAX_RECEIPT_IDS
+from protocols.vocabulary import EventKind
 from tests.coordinator.ingest_helpers import FakeSubscriber, push, running_worker
 from tests.integration.fleet import wait_until
 

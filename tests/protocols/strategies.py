@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from protocols import messages as m
+from protocols import vocabulary as v
 
 # Any character a text column can hold: everything but NUL and lone surrogates.
 storable = st.characters(exclude_characters="\x00", exclude_categories=["Cs"])
@@ -29,7 +30,7 @@ health = st.builds(
     load_1m=st.floats(min_value=0, max_value=64),
     disk_free_bytes=st.integers(min_value=0, max_value=m.INT64_MAX),
     memory_used_pct=st.floats(min_value=0, max_value=100),
-    clock_sync=st.sampled_from(m.ClockSync),
+    clock_sync=st.sampled_from(v.ClockSync),
     agent_version=short_text,
     bundle_version=versions,
     outbox_depth=st.integers(min_value=0, max_value=m.INT32_MAX),
@@ -40,38 +41,38 @@ PAYLOADS: dict[type[m.WireModel], st.SearchStrategy[Any]] = {
     m.Birth: st.builds(
         m.Birth, agent_version=short_text, profile=short_text, bundle_version=versions
     ),
-    m.Death: st.builds(m.Death, cause=st.sampled_from(m.DeathCause)),
+    m.Death: st.builds(m.Death, cause=st.sampled_from(v.DeathCause)),
     m.Heartbeat: st.builds(m.Heartbeat, health=health),
     m.Attendance: st.builds(
         m.Attendance,
-        action=st.sampled_from(m.AttendanceAction),
+        action=st.sampled_from(v.AttendanceAction),
         person_ref=refs,
         assignment_ref=st.none() | refs,
         face_distance=distances,
     ),
     m.Attempt: st.builds(
         m.Attempt,
-        station=st.sampled_from(m.Station),
-        credential=st.sampled_from(m.Credential),
-        outcome=st.sampled_from(m.Outcome),
-        reason=st.sampled_from(m.ReasonCode),
+        station=st.sampled_from(v.Station),
+        credential=st.sampled_from(v.Credential),
+        outcome=st.sampled_from(v.Outcome),
+        reason=st.sampled_from(v.ReasonCode),
         subject_ref=st.none() | refs,
         face_distance=distances,
         detail=details,
     ),
     m.Access: st.builds(
         m.Access,
-        decision=st.sampled_from(m.AccessDecision),
-        reason=st.sampled_from(m.ReasonCode),
-        direction=st.sampled_from(m.Direction),
-        credential=st.sampled_from(m.Credential),
+        decision=st.sampled_from(v.AccessDecision),
+        reason=st.sampled_from(v.ReasonCode),
+        direction=st.sampled_from(v.Direction),
+        credential=st.sampled_from(v.Credential),
         subject_ref=st.none() | refs,
         pass_ref=st.none() | refs,
     ),
     m.Violation: st.builds(
         m.Violation,
-        violation_type=st.sampled_from(m.ViolationType),
-        severity=st.sampled_from(m.Severity),
+        violation_type=st.sampled_from(v.ViolationType),
+        severity=st.sampled_from(v.Severity),
         confidence=fractions,
         subject_ref=st.none() | refs,
         evidence_ref=st.none() | st.text(storable, max_size=200),
@@ -87,7 +88,7 @@ PAYLOADS: dict[type[m.WireModel], st.SearchStrategy[Any]] = {
         m.Passage,
         holder_ref=refs,
         pass_ref=st.none() | refs,
-        direction=st.sampled_from(m.Direction),
+        direction=st.sampled_from(v.Direction),
         at=aware_times,
         gate_device_id=names,
         expires_at=st.none() | aware_times,
@@ -115,21 +116,21 @@ PAYLOADS: dict[type[m.WireModel], st.SearchStrategy[Any]] = {
     m.CommandResult: st.builds(
         m.CommandResult,
         command_id=st.uuids(),
-        status=st.sampled_from(m.CommandStatus),
+        status=st.sampled_from(v.CommandStatus),
         detail=details,
     ),
     m.BundleAck: st.builds(
         m.BundleAck,
         bundle_version=st.integers(min_value=0, max_value=m.INT32_MAX),
-        status=st.sampled_from(m.BundleStatus),
+        status=st.sampled_from(v.BundleStatus),
         reason=details,
-        refusal=st.none() | st.sampled_from(m.BundleRefusal),
+        refusal=st.none() | st.sampled_from(v.BundleRefusal),
         content_hash=st.none() | st.from_regex(r"\A[0-9a-f]{64}\Z"),
     ),
     m.Receipt: st.builds(
         m.Receipt, message_ids=st.lists(st.uuids(), min_size=1, max_size=m.MAX_RECEIPT_IDS)
     ),
-    m.CoordinatorState: st.builds(m.CoordinatorState, status=st.sampled_from(m.CoordinatorStatus)),
+    m.CoordinatorState: st.builds(m.CoordinatorState, status=st.sampled_from(v.CoordinatorStatus)),
 }
 
 any_payload = st.one_of(*PAYLOADS.values())

@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.base45 import b45decode, b45encode
-from protocols.messages import ReasonCode
 from protocols.passes import (
     QR_ERROR_CORRECTION,
     ROTATING_PREFIX,
@@ -23,6 +22,7 @@ from protocols.passes import (
     read_pass,
     rotating_code,
 )
+from protocols.vocabulary import ReasonCode
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 SITE_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))

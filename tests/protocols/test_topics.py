@@ -23,16 +23,7 @@ from protocols import (
     topic_for,
 )
 from protocols.codec import decode_coordinator_state
-from protocols.messages import (
-    Attendance,
-    AttendanceAction,
-    Birth,
-    CoordinatorState,
-    CoordinatorStatus,
-    Death,
-    DeathCause,
-    Receipt,
-)
+from protocols.messages import Attendance, Birth, CoordinatorState, Death, Receipt
 from protocols.topics import (
     coordinator_state_filter,
     coordinator_state_topic,
@@ -43,6 +34,7 @@ from protocols.topics import (
     receipt_topic,
     shared_filter,
 )
+from protocols.vocabulary import AttendanceAction, CoordinatorStatus, DeathCause
 from tests.protocols.strategies import envelopes, names
 
 
