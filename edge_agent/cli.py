@@ -11,13 +11,8 @@ import typer
 
 from edge_agent.config import BrokerConfig, load_config
 from edge_agent.errors import EdgeError
-from edge_agent.simulate import (
-    SimulationPlan,
-    load_script,
-    read_credentials,
-    run_script,
-    run_simulation,
-)
+from edge_agent.simulate import SimulationPlan, read_credentials, run_simulation
+from edge_agent.simulate_script import load_script, run_script
 from edge_agent.store.bundle import BundleStore
 from edge_agent.store.device_key import create_device_key
 from protocols import ProtocolError

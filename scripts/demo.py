@@ -41,7 +41,7 @@ from coordinator.db.migrate import upgrade
 from coordinator.db.session import transaction
 from edge_agent.profile import FakeLocationConfig, load_profile
 from edge_agent.runtime import DEVICE_KEY_FILE
-from edge_agent.simulate import enrolment_photos
+from edge_agent.simulate_script import enrolment_photos
 from edge_agent.store.bundle import BundleStore
 from edge_agent.store.device_key import create_device_key
 

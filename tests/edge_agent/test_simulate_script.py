@@ -12,13 +12,8 @@ import pytest
 
 from edge_agent.config import BrokerConfig
 from edge_agent.errors import ConfigError
-from edge_agent.simulate import (
-    MAX_SCRIPT_BYTES,
-    SimulationPlan,
-    SimulationScript,
-    load_script,
-    run_script,
-)
+from edge_agent.simulate import SimulationPlan
+from edge_agent.simulate_script import MAX_SCRIPT_BYTES, SimulationScript, load_script, run_script
 
 REPO = Path(__file__).resolve().parents[2]
 
