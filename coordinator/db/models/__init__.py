@@ -1,0 +1,93 @@
+"""Database tables (SQLAlchemy 2, typed), one module per part of the model. Only Alembic
+migrations change the schema; everything is importable from here, and importing this package
+registers every table on `Base.metadata`."""
+
+from coordinator.db.models.accounts import (
+    AccountLink,
+    AuditEntry,
+    OutboxMail,
+    RecoveryCode,
+    RefreshToken,
+    SignInAttempt,
+)
+from coordinator.db.models.base import Base, UtcDateTime, str_enum, utc_now, wire_enum
+from coordinator.db.models.campus import (
+    Assignment,
+    Building,
+    CardCredential,
+    Device,
+    Exam,
+    ExamSession,
+    FaceTemplate,
+    Gate,
+    GateTimeRule,
+    ManagerBuilding,
+    Room,
+    SessionEnrolment,
+    Site,
+    Student,
+    User,
+)
+from coordinator.db.models.downlink import BundleSync, DeviceCommand, SigningKey
+from coordinator.db.models.ingest import (
+    DeadLetter,
+    DevicePresence,
+    DeviceSequence,
+    Event,
+    SequenceGap,
+)
+from coordinator.db.models.records import (
+    AccessLog,
+    AttemptRecord,
+    AttendanceRecord,
+    Notification,
+    PassApplication,
+    PassLink,
+    StudentPass,
+    ViolationRecord,
+)
+
+__all__ = [
+    "AccessLog",
+    "AccountLink",
+    "Assignment",
+    "AttemptRecord",
+    "AttendanceRecord",
+    "AuditEntry",
+    "Base",
+    "Building",
+    "BundleSync",
+    "CardCredential",
+    "DeadLetter",
+    "Device",
+    "DeviceCommand",
+    "DevicePresence",
+    "DeviceSequence",
+    "Event",
+    "Exam",
+    "ExamSession",
+    "FaceTemplate",
+    "Gate",
+    "GateTimeRule",
+    "ManagerBuilding",
+    "Notification",
+    "OutboxMail",
+    "PassApplication",
+    "PassLink",
+    "RecoveryCode",
+    "RefreshToken",
+    "Room",
+    "SequenceGap",
+    "SessionEnrolment",
+    "SignInAttempt",
+    "SigningKey",
+    "Site",
+    "Student",
+    "StudentPass",
+    "User",
+    "UtcDateTime",
+    "ViolationRecord",
+    "str_enum",
+    "utc_now",
+    "wire_enum",
+]
