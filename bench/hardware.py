@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge_agent.hardware.factory import build_parts
 from edge_agent.hardware.serial_input import SerialCardReader
 from edge_agent.hardware.tamper import CameraWatch, SceneReference
-from edge_agent.profile import SerialReader, load_profile
+from edge_agent.profile import load_profile
+from edge_agent.profile_parts import SerialReader
 
 RSS_SCRIPT = """
 import importlib, sys

@@ -36,7 +36,7 @@ from edge_agent.config import AgentConfig, BrokerConfig
 from edge_agent.errors import ConfigError
 from edge_agent.hardware.base import Frame
 from edge_agent.hardware.fakes import FakeCamera, FakeCardReader
-from edge_agent.profile import FakeLocationConfig
+from edge_agent.profile_parts import FakeLocationConfig
 from edge_agent.runtime import DoorAgent, load_door_profile
 from edge_agent.stations.book import book_from_bundle
 from edge_agent.stations.door import FaceVerifier

@@ -39,7 +39,8 @@ from coordinator.bundles import keys
 from coordinator.core.passwords import Passwords
 from coordinator.db.migrate import upgrade
 from coordinator.db.session import transaction
-from edge_agent.profile import FakeLocationConfig, load_profile
+from edge_agent.profile import load_profile
+from edge_agent.profile_parts import FakeLocationConfig
 from edge_agent.runtime import DEVICE_KEY_FILE
 from edge_agent.simulate_script import enrolment_photos
 from edge_agent.store.bundle import BundleStore

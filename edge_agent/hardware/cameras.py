@@ -15,7 +15,7 @@ import numpy as np
 
 from edge_agent.hardware.base import Camera, Frame
 from edge_agent.hardware.errors import DriverUnavailableError, HardwareError
-from edge_agent.profile import FilesCamera, OpenCvCamera, Picamera2Camera
+from edge_agent.profile_parts import FilesCamera, OpenCvCamera, Picamera2Camera
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 MAX_FOLDER_IMAGES = 10_000

@@ -17,7 +17,7 @@ import evdev
 from edge_agent.hardware.base import CardReader, QrScanner
 from edge_agent.hardware.errors import CardFormatError, HardwareError
 from edge_agent.hardware.framing import WedgeDecoder, uid_from_text
-from edge_agent.profile import EvdevQr, EvdevReader
+from edge_agent.profile_parts import EvdevQr, EvdevReader
 
 log = logging.getLogger(__name__)
 

@@ -37,9 +37,9 @@ from edge_agent.hardware.tamper import (
     TamperMonitor,
     load_or_take_reference,
 )
-from edge_agent.profile import (
+from edge_agent.profile import DoorStationProfile, GateStationProfile
+from edge_agent.profile_parts import (
     CameraQr,
-    DoorStationProfile,
     EvdevQr,
     EvdevReader,
     FakeCameraConfig,
@@ -48,7 +48,6 @@ from edge_agent.profile import (
     FakeReaderConfig,
     FilesCamera,
     FixedLocation,
-    GateStationProfile,
     GpsdLocation,
     NmeaLocation,
     OpenCvCamera,

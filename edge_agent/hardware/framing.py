@@ -11,7 +11,7 @@ import logging
 
 from edge_agent.hardware.base import normalise_uid
 from edge_agent.hardware.errors import CardFormatError
-from edge_agent.profile import UidFormat
+from edge_agent.profile_parts import UidFormat
 
 log = logging.getLogger(__name__)
 

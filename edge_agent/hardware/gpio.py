@@ -17,7 +17,7 @@ from gpiozero.pins.mock import MockFactory
 
 from edge_agent.hardware.base import BeepPattern, Buzzer, Clock, DoorContact, DoorRelay, StatusLed
 from edge_agent.hardware.errors import HardwareError
-from edge_agent.profile import BuzzerPin, DoorContactPin, LockWiring, PinFactory, RelayPins
+from edge_agent.profile_parts import BuzzerPin, DoorContactPin, LockWiring, PinFactory, RelayPins
 
 # Import paths of gpiozero's factories; imported only when a profile names one.
 _FACTORIES = {

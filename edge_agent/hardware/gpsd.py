@@ -11,7 +11,7 @@ from datetime import datetime
 
 from edge_agent.hardware.base import FixSource, LocationSource, Position
 from edge_agent.hardware.errors import HardwareError
-from edge_agent.profile import GpsdLocation
+from edge_agent.profile_parts import GpsdLocation
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edge_agent.hardware.base import FixSource, LocationSource, Position
-from edge_agent.profile import FixedLocation
+from edge_agent.profile_parts import FixedLocation
 
 
 class FixedLocationSource(LocationSource):

@@ -17,7 +17,7 @@ import serial
 from edge_agent.hardware.base import CardReader, FixSource, LocationSource, Position
 from edge_agent.hardware.errors import CardFormatError, HardwareError
 from edge_agent.hardware.framing import ByteFramer, uid_from_text
-from edge_agent.profile import NmeaLocation, SerialReader
+from edge_agent.profile_parts import NmeaLocation, SerialReader
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """The wiring table in docs/station.md says what the shipped profiles say, pin for pin."""
 
-from edge_agent.profile import HEADER_PIN, available_profiles, load_profile
+from edge_agent.profile import available_profiles, load_profile
+from edge_agent.profile_parts import HEADER_PIN
 from tests.conftest import REPO
 
 

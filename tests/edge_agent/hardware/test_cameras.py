@@ -15,7 +15,7 @@ from edge_agent.hardware.cameras import (
 )
 from edge_agent.hardware.errors import HardwareError
 from edge_agent.hardware.fakes import FakeCamera
-from edge_agent.profile import FilesCamera, OpenCvCamera, Picamera2Camera
+from edge_agent.profile_parts import FilesCamera, OpenCvCamera, Picamera2Camera
 
 
 def files(path: Path, loop: bool = True) -> FilesCameraDriver:

@@ -50,7 +50,7 @@ from edge_agent.hardware.gpio import (
 from edge_agent.hardware.gpsd import GpsdLocationSource
 from edge_agent.hardware.location import FixedLocationSource
 from edge_agent.hardware.serial_input import NmeaLocationSource, SerialCardReader
-from edge_agent.profile import (
+from edge_agent.profile_parts import (
     BuzzerPin,
     DoorContactPin,
     FilesCamera,
@@ -200,7 +200,7 @@ def evdev_reader(stack: ExitStack) -> tuple[CardReader, Send]:
     import evdev
 
     from edge_agent.hardware.evdev_input import EvdevCardReader
-    from edge_agent.profile import EvdevReader
+    from edge_agent.profile_parts import EvdevReader
 
     keyboard = stack.enter_context(evdev.UInput(name="contract-test-wedge"))
     config = EvdevReader(driver="evdev", device=Path(str(keyboard.device.path)))

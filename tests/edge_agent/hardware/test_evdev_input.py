@@ -10,7 +10,7 @@ import pytest
 
 from edge_agent.hardware import evdev_input
 from edge_agent.hardware.errors import HardwareError
-from edge_agent.profile import EvdevQr, EvdevReader, UidFormat
+from edge_agent.profile_parts import EvdevQr, EvdevReader, UidFormat
 
 DEVICE = Path("/dev/input/by-id/test-wedge-event-kbd")
 

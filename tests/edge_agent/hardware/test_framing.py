@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from edge_agent.hardware.base import normalise_uid
 from edge_agent.hardware.errors import CardFormatError
 from edge_agent.hardware.framing import KEY_DOWN, KEY_UP, ByteFramer, WedgeDecoder, uid_from_text
-from edge_agent.profile import UidFormat
+from edge_agent.profile_parts import UidFormat
 
 
 def type_keys(decoder: WedgeDecoder, text: str, *, enter: bool = True) -> list[str]:

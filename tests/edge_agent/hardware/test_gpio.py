@@ -14,7 +14,7 @@ from edge_agent.hardware.gpio import (
     GpioStatusLed,
     make_pin_factory,
 )
-from edge_agent.profile import BuzzerPin, DoorContactPin, LockWiring, PinFactory, RelayPins
+from edge_agent.profile_parts import BuzzerPin, DoorContactPin, LockWiring, PinFactory, RelayPins
 
 TOLERANCE_S = 0.03
 

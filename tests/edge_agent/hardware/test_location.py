@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from edge_agent.hardware.gpsd import GpsdLocationSource, position_from_tpv
 from edge_agent.hardware.serial_input import NmeaLocationSource, position_from_nmea
-from edge_agent.profile import GpsdLocation, NmeaLocation
+from edge_agent.profile_parts import GpsdLocation, NmeaLocation
 from tests.edge_agent.hardware.byte_server import ByteServer
 from tests.edge_agent.hardware.test_contract import gga_sentence
 
