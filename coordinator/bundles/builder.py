@@ -18,14 +18,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from coordinator.bundles.compile import (
-    BuildRules,
-    BundleBuildError,
-    Catalogue,
-    Signing,
-    compile_bundle,
-    read_catalogue,
-)
+from coordinator.bundles.catalogue import BuildRules, Catalogue, read_catalogue
+from coordinator.bundles.compile import BundleBuildError, Signing, compile_bundle
 from coordinator.bundles.keys import ActiveKey, ensure_active_key, trusted_keys
 from coordinator.bundles.passages import PassageForwarder
 from coordinator.core.config import Settings

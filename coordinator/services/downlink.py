@@ -114,7 +114,7 @@ def _room_devices(session: Session, room_ids: set[int]) -> set[str]:
 
 def _building_devices(session: Session, room_ids: set[int]) -> set[str]:
     """Door devices of every room in these rooms' buildings: a supervisor assigned in a
-    building is known by card at all its doors (coordinator.bundles.compile)."""
+    building is known by card at all its doors (coordinator.bundles.catalogue)."""
     buildings = select(Room.building_id).where(Room.id.in_(room_ids))
     rooms = set(session.scalars(select(Room.id).where(Room.building_id.in_(buildings))))
     return _room_devices(session, rooms)
