@@ -94,22 +94,6 @@ applications = APIRouter(prefix="/pass-applications", tags=["pass-applications"]
 DECIDERS = [Depends(allow(A, M))]
 
 
-@passes.post("/{pass_id}/revoke", response_model=PassPublic, dependencies=DECIDERS)
-def revoke_pass(
-    pass_id: Id,
-    body: s.PassStep,
-    session: SessionDep,
-    scope: ScopeDep,
-    actor: ActorDep,
-    clock: ClockDep,
-) -> PassPublic:
-    """Revoke a pass; gates refuse it once they have the next bundle."""
-    student_pass = passes_service.find_pass(session, pass_id, scope=scope)
-    passes_service.revoke_pass(session, student_pass, reason=body.reason, actor=actor, now=clock())
-    session.commit()
-    return PassPublic.model_validate(student_pass)
-
-
 def _step_route(name: str, verb: Callable[..., StudentPass], summary: str) -> None:
     def step(
         pass_id: Id,
@@ -135,6 +119,7 @@ def _step_route(name: str, verb: Callable[..., StudentPass], summary: str) -> No
     )
 
 
+_step_route("revoke", passes_service.revoke_pass, "Revoke a pass: gates refuse it for good")
 _step_route("suspend", passes_service.suspend_pass, "Suspend a pass: gates refuse it for now")
 _step_route("expire", passes_service.expire_pass, "End a pass before its date")
 
