@@ -111,9 +111,11 @@ class IngestWorker:
         self._subscriber.start()
 
     def stop(self) -> None:
-        self._subscriber.stop()
+        # The loop first (it finishes its batch, acks and receipts while still connected), then
+        # the goodbye: the other way round, the loop could announce "online" after it.
         self._stopping.set()
         self._thread.join(timeout=10)
+        self._subscriber.stop()
 
     def _run(self) -> None:
         try:
