@@ -12,10 +12,9 @@ account (confined to `campus/v1/+/<its id>/...`) can ever write it.
 """
 
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
-
-from pydantic import BaseModel, ConfigDict
 
 from protocols.errors import ProtocolError
 from protocols.ids import NAME_PATTERN
@@ -44,12 +43,20 @@ _NAMES: dict[Channel, type[StrEnum] | None] = {
     Channel.ACK: None,
     Channel.RECEIPT: None,
 }
+_CHANNELS = frozenset(channel.value for channel in Channel)
+_VALUES = {
+    channel: frozenset(member.value for member in vocabulary)
+    for channel, vocabulary in _NAMES.items()
+    if vocabulary is not None
+}
 
 
-class Topic(BaseModel):
-    """A parsed topic. `name` is the event kind or command name; None for state and ack."""
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A parsed topic. `name` is the event kind or command name; None for state and ack.
 
-    model_config = ConfigDict(frozen=True)
+    Built only by `parse_topic` and the builders below, which check every level first (a plain
+    dataclass: every message the coordinator receives is parsed into one)."""
 
     site: str
     device_id: str
@@ -111,7 +118,7 @@ def parse_topic(topic: str, *, site: str | None = None, device_id: str | None = 
             f"topic {topic!r} is not campus/{VERSION}/{{site}}/{{device_id}}/{{channel}}[/{{name}}]"
         )
     channel_level = levels[4]
-    if channel_level not in Channel.__members__.values():
+    if channel_level not in _CHANNELS:
         raise ProtocolError(f"topic {topic!r} has unknown channel {channel_level!r}")
     name = levels[5] if len(levels) == 6 else None
     parsed = _topic(levels[2], levels[3], Channel(channel_level), name)
@@ -133,7 +140,7 @@ def _topic(site: str, device_id: str, channel: Channel, name: str | None) -> Top
     vocabulary = _NAMES[channel]
     if vocabulary is None and name is not None:
         raise ProtocolError(f"channel {channel.value!r} takes no further level, got {name!r}")
-    if vocabulary is not None and name not in vocabulary.__members__.values():
+    if vocabulary is not None and name not in _VALUES[channel]:
         allowed = ", ".join(member.value for member in vocabulary)
         raise ProtocolError(f"channel {channel.value!r} needs one of {allowed}; got {name!r}")
     return Topic(site=site, device_id=device_id, channel=channel, name=name)

@@ -10,12 +10,17 @@ number of heartbeat intervals is marked offline by `mark_silent_offline`, run on
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from coordinator.db.bulk import insert_or_skip, update_by_key
 from coordinator.db.models import DevicePresence
-from protocols import Birth, Death, Envelope, Heartbeat
+from protocols import Birth, Death, Envelope, Health, Heartbeat
+
+_TABLE = DevicePresence.metadata.tables[DevicePresence.__tablename__]
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,30 @@ class Signal:
 
     envelope: Envelope
     received_at: datetime
+
+
+@dataclass
+class _Presence:
+    """One device's row while a batch is folded into it (plain values: the ORM's bookkeeping
+    per attribute cost more than the rest of the batch, and most of the fleet's traffic is
+    heartbeats)."""
+
+    device_id: str
+    is_online: bool
+    boot_id: UUID | None
+    born_at: datetime | None
+    changed_at: datetime
+    last_seen_at: datetime
+    agent_version: str | None
+    bundle_version: int | None
+    health: Health | dict[str, Any] | None  # a heartbeat's model, dumped once per batch
+
+    def values(self) -> dict[str, object]:
+        """The row's columns."""
+        health = self.health
+        if isinstance(health, Health):
+            health = health.model_dump(mode="json")
+        return vars(self) | {"health": health}
 
 
 def is_presence(envelope: Envelope) -> bool:
@@ -35,31 +64,40 @@ def apply(session: Session, signals: Iterable[Signal]) -> None:
     ordered = sorted(signals, key=lambda s: (s.envelope.device_id, s.envelope.device_time))
     if not ordered:
         return
-    device_ids = sorted({s.envelope.device_id for s in ordered})
-    rows = {
-        row.device_id: row
-        for row in session.scalars(
-            select(DevicePresence)
-            .where(DevicePresence.device_id.in_(device_ids))
-            .order_by(DevicePresence.device_id)
-            .with_for_update()
-        )
-    }
+    rows = _lock(session, sorted({s.envelope.device_id for s in ordered}), ordered[0].received_at)
     for signal in ordered:
-        device_id = signal.envelope.device_id
-        row = rows.get(device_id)
-        if row is None:
-            row = rows[device_id] = DevicePresence(
-                device_id=device_id,
-                is_online=False,
-                changed_at=signal.received_at,
-                last_seen_at=signal.received_at,
-            )
-            session.add(row)
-        _fold(row, signal)
+        _fold(rows[signal.envelope.device_id], signal)
+    update_by_key(session, _TABLE, ("device_id",), [row.values() for row in rows.values()])
 
 
-def _fold(row: DevicePresence, signal: Signal) -> None:
+def _lock(session: Session, device_ids: list[str], now: datetime) -> dict[str, _Presence]:
+    """Each device's row, locked for this commit; a device heard of for the first time gets an
+    offline row first (several workers may meet it at once: the insert skips a conflict)."""
+    rows = _select_for_update(session, device_ids)
+    missing = [device_id for device_id in device_ids if device_id not in rows]
+    if missing:
+        session.execute(
+            insert_or_skip(session, DevicePresence, ["device_id"]),
+            [
+                {"device_id": d, "is_online": False, "changed_at": now, "last_seen_at": now}
+                for d in missing
+            ],
+        )
+        rows |= _select_for_update(session, missing)
+    return rows
+
+
+def _select_for_update(session: Session, device_ids: list[str]) -> dict[str, _Presence]:
+    query = (
+        select(_TABLE)
+        .where(_TABLE.c.device_id.in_(device_ids))
+        .order_by(_TABLE.c.device_id)
+        .with_for_update()
+    )
+    return {row.device_id: _Presence(**row._mapping) for row in session.execute(query)}
+
+
+def _fold(row: _Presence, signal: Signal) -> None:
     envelope, payload = signal.envelope, signal.envelope.payload
     if isinstance(payload, Birth):
         if row.born_at is not None and envelope.device_time < row.born_at:
@@ -75,12 +113,12 @@ def _fold(row: DevicePresence, signal: Signal) -> None:
         row.last_seen_at = max(row.last_seen_at, signal.received_at)
         row.agent_version = payload.health.agent_version
         row.bundle_version = payload.health.bundle_version
-        row.health = payload.health.model_dump(mode="json")
+        row.health = payload.health
         if not envelope.replayed and row.boot_id in (None, envelope.boot_id):
             _set_online(row, is_online=True, at=signal.received_at)
 
 
-def _set_online(row: DevicePresence, *, is_online: bool, at: datetime) -> None:
+def _set_online(row: _Presence, *, is_online: bool, at: datetime) -> None:
     if row.is_online != is_online:
         row.is_online, row.changed_at = is_online, at
 

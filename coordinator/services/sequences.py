@@ -12,14 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from coordinator.db.bulk import insert_or_skip, update_by_key
 from coordinator.db.models import DeviceSequence, SequenceGap
 
 Key = tuple[str, uuid.UUID]
+_TABLE = DeviceSequence.metadata.tables[DeviceSequence.__tablename__]
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def track(session: Session, messages: Iterable[Sequenced], *, now: datetime) -> 
         if high != highs[key]:
             new_highs.append({"device_id": key[0], "boot_id": key[1], "high_seq": high})
     if new_highs:
-        session.execute(update(DeviceSequence), new_highs)
+        update_by_key(session, _TABLE, ("device_id", "boot_id"), new_highs)
     return _fill(session, {key: seqs for key, seqs in late.items() if seqs}, now)
 
 
@@ -64,17 +64,25 @@ def _gap(key: Key, first: int, last: int, opened_at: datetime) -> SequenceGap:
 
 
 def _lock_highs(session: Session, keys: list[Key]) -> dict[Key, int]:
-    """The high sequence number of each key, its row created if new and locked for this commit."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(
-        insert(DeviceSequence).on_conflict_do_nothing(index_elements=["device_id", "boot_id"]),
-        [{"device_id": d, "boot_id": b, "high_seq": 0} for d, b in keys],
-    )
+    """The high sequence number of each key, locked for this commit; a new key (a device's new
+    boot) gets its row first, at 0 (several workers may meet it at once: the insert skips a
+    conflict)."""
+    highs = _select_for_update(session, keys)
+    missing = [key for key in keys if key not in highs]
+    if missing:
+        session.execute(
+            insert_or_skip(session, DeviceSequence, ["device_id", "boot_id"]),
+            [{"device_id": d, "boot_id": b, "high_seq": 0} for d, b in missing],
+        )
+        highs |= _select_for_update(session, missing)
+    return highs
+
+
+def _select_for_update(session: Session, keys: list[Key]) -> dict[Key, int]:
     rows = session.execute(
-        select(DeviceSequence.device_id, DeviceSequence.boot_id, DeviceSequence.high_seq)
-        .where(tuple_(DeviceSequence.device_id, DeviceSequence.boot_id).in_(keys))
-        .order_by(DeviceSequence.device_id, DeviceSequence.boot_id)
+        select(_TABLE.c.device_id, _TABLE.c.boot_id, _TABLE.c.high_seq)
+        .where(tuple_(_TABLE.c.device_id, _TABLE.c.boot_id).in_(keys))
+        .order_by(_TABLE.c.device_id, _TABLE.c.boot_id)
         .with_for_update()
     )
     return {(device_id, boot_id): high for device_id, boot_id, high in rows}
