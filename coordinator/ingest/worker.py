@@ -1,9 +1,11 @@
-"""The ingest worker: batches of deliveries → one transaction → receipts → acks, in that order.
+"""The ingest worker: batches of deliveries → one transaction → acks → receipts, in that order.
 
-After each commit the worker publishes one receipt per device of the batch, naming the
+Each delivery is read (parsed and checked) in the broker connection's thread as it arrives;
+the storing thread commits a batch, acks it, and publishes one receipt per device naming the
 messages it now holds for good (stored, duplicate or dead letter); a device deletes a message
-from its outbox only on that receipt. The publishes are QoS 1 and never waited for, so a batch
-costs one publish per device in it, not a round trip per event.
+from its outbox only on that receipt. Receipts go out when the worker has caught up with its
+deliveries, or every half second while a backlog drains, so a device's ids from several
+batches share one receipt. The publishes are QoS 1 and never waited for.
 
 Nothing a device sends can stop it: a message that cannot be read is a dead letter; a batch
 the database refuses for another reason than being unreachable (a value it cannot hold, a bug)
@@ -18,6 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
@@ -30,7 +33,16 @@ from coordinator.ingest.mqtt import Delivery, MqttSubscriber
 from coordinator.ingest.notices import receipts
 from coordinator.ingest.projections import project
 from coordinator.services import dead_letters, presence
-from coordinator.services.events import IngestReport, Kept, RawMessage, ingest, kept_unreadable
+from coordinator.services.events import (
+    IngestReport,
+    Kept,
+    RawMessage,
+    Readable,
+    Unreadable,
+    ingest,
+    kept_unreadable,
+    read,
+)
 from protocols.ids import new_boot_id
 
 log = logging.getLogger(__name__)
@@ -38,6 +50,15 @@ log = logging.getLogger(__name__)
 WorkerState = Literal["connected", "disconnected", "failed"]
 Clock = Callable[[], datetime]
 ANNOUNCE_EVERY_S = 30.0  # the worker's retained "online" again: devices' clocks learn from it
+RECEIPTS_EVERY_S = 0.5  # while a backlog drains; at once when the worker has caught up
+
+
+@dataclass(frozen=True)
+class Received:
+    """A delivery, and what it says, read in the broker connection's thread as it arrived."""
+
+    delivery: Delivery
+    message: RawMessage | Readable | Unreadable
 
 
 class Subscriber(Protocol):
@@ -83,8 +104,8 @@ class IngestWorker:
     ) -> None:
         self._settings = settings
         self._sessions = sessions
-        self._deliveries: queue.Queue[Delivery] = queue.Queue()
-        self._subscriber = subscriber(settings, self._deliveries.put)
+        self._deliveries: queue.Queue[Received] = queue.Queue()
+        self._subscriber = subscriber(settings, self._receive)
         self.metrics = metrics or IngestMetrics()
         self._clock = clock
         self._when_dead = when_dead
@@ -95,6 +116,8 @@ class IngestWorker:
         self._next_announce = datetime.min.replace(tzinfo=UTC)
         self._boot_id = new_boot_id()  # of the receipts this worker sends
         self._is_storing = True  # False while the database is unreachable
+        self._unreceipted: list[Kept] = []  # committed, not yet named in a receipt
+        self._receipts_due = datetime.min.replace(tzinfo=UTC)
 
     @property
     def is_connected(self) -> bool:
@@ -117,6 +140,20 @@ class IngestWorker:
         self._thread.join(timeout=10)
         self._subscriber.stop()
 
+    def _receive(self, delivery: Delivery) -> None:
+        """Called in the broker connection's thread for each delivery: read it there, so the
+        decoding runs while the storing thread waits on the database (which frees the GIL)."""
+        raw = RawMessage(delivery.topic, delivery.body)
+        message: RawMessage | Readable | Unreadable
+        try:
+            message = read(
+                raw, site=self._settings.site, max_bytes=self._settings.max_message_bytes
+            )
+        except Exception:  # a bug in reading must not kill the connection: read it when storing
+            log.exception("reading a delivery failed; it is read again when stored")
+            message = raw
+        self._deliveries.put(Received(delivery, message))
+
     def _run(self) -> None:
         try:
             self._loop()
@@ -131,21 +168,39 @@ class IngestWorker:
             self._sweep()
             self._announce()
             batch = self._next_batch()
-            kept: list[Kept] | None = []
-            while batch and (kept := self._store(batch)) is None:
-                self._say_storing(False)
-                if self._stopping.wait(1.0):
-                    return  # unacked: the broker redelivers to the next worker
-            if batch:
-                self._say_storing(True)
-            self._send_receipts(kept or [])
-            for delivery in batch:
-                self._subscriber.ack(delivery)
+            kept = self._store_until_done(batch)
+            if kept is None:
+                break  # stopping during an outage, unacked: the broker redelivers
+            self._unreceipted += kept
+            for received in batch:
+                self._subscriber.ack(received.delivery)
+            if self._deliveries.empty() or self._clock() >= self._receipts_due:
+                self._send_receipts()
+        self._send_receipts()
 
-    def _send_receipts(self, kept: list[Kept]) -> None:
-        """After the commit: tell each device what is now held for good. A receipt lost on
-        the way costs only a resend, which is stored once and receipted again."""
-        notices = receipts(kept, boot_id=self._boot_id, now=self._clock())
+    def _store_until_done(self, batch: list[Received]) -> list[Kept] | None:
+        """What the batch keeps for good, committed; None if the worker stops first. While the
+        database is unreachable it tries again every second, nothing acked."""
+        if not batch:
+            return []
+        while (kept := self._store(batch)) is None:
+            self._send_receipts()  # for what was committed before the outage
+            self._say_storing(False)
+            if self._stopping.wait(1.0):
+                return None
+        self._say_storing(True)
+        return kept
+
+    def _send_receipts(self) -> None:
+        """Tell each device what is now held for good. Sent when the worker has caught up, or
+        every RECEIPTS_EVERY_S while a backlog drains, so that a device's ids from several
+        batches share one receipt. A receipt lost on the way costs only a resend, which is
+        stored once and receipted again."""
+        self._receipts_due = self._clock() + timedelta(seconds=RECEIPTS_EVERY_S)
+        if not self._unreceipted:
+            return
+        notices = receipts(self._unreceipted, boot_id=self._boot_id, now=self._clock())
+        self._unreceipted = []
         for topic, body in notices:
             self._subscriber.publish(topic, body)
         self.metrics.receipts.inc(len(notices))
@@ -162,7 +217,7 @@ class IngestWorker:
             self._is_storing = is_storing
             self._subscriber.announce(is_storing=is_storing)
 
-    def _next_batch(self) -> list[Delivery]:
+    def _next_batch(self) -> list[Received]:
         try:
             batch = [self._deliveries.get(timeout=0.2)]
         except queue.Empty:
@@ -175,7 +230,7 @@ class IngestWorker:
         self.metrics.queue_depth.set(self._deliveries.qsize())
         return batch
 
-    def _store(self, batch: list[Delivery]) -> list[Kept] | None:
+    def _store(self, batch: list[Received]) -> list[Kept] | None:
         """Commit the batch; what it keeps for good, or None when the database is unreachable
         (retry later)."""
         try:
@@ -187,23 +242,23 @@ class IngestWorker:
             log.exception("the database refused a batch of %d; storing one by one", len(batch))
             return self._store_one_by_one(batch)
 
-    def _store_one_by_one(self, batch: list[Delivery]) -> list[Kept] | None:
+    def _store_one_by_one(self, batch: list[Received]) -> list[Kept] | None:
         kept: list[Kept] = []
-        for delivery in batch:
+        for received in batch:
             try:
-                kept += self._commit([delivery]).kept
+                kept += self._commit([received]).kept
             except Exception as error:
                 if is_transient(error):
                     return None
-                kept += self._commit_unstorable(delivery, error)
+                kept += self._commit_unstorable(received.delivery, error)
         return kept
 
-    def _commit(self, batch: list[Delivery]) -> IngestReport:
+    def _commit(self, batch: list[Received]) -> IngestReport:
         started = time.perf_counter()
         with self._sessions.begin() as session:
             report = ingest(
                 session,
-                [RawMessage(d.topic, d.body) for d in batch],
+                [received.message for received in batch],
                 site=self._settings.site,
                 max_bytes=self._settings.max_message_bytes,
                 now=self._clock(),

@@ -55,55 +55,67 @@ class IngestReport:
 
 
 @dataclass(frozen=True)
-class _Readable:
+class Readable:
+    """A message whose topic and envelope were read and checked: ready to store."""
+
     topic: Topic
     envelope: Envelope
 
 
-class UnreadableError(ValueError):
-    """Why a message cannot be stored as an event; `category` is a short label for metrics."""
+@dataclass(frozen=True)
+class Unreadable:
+    """A message that cannot be stored as an event: it becomes a dead letter saying why.
+    `category` is a short label for metrics."""
 
-    def __init__(self, category: str, message: str) -> None:
-        super().__init__(message)
-        self.category = category
+    message: RawMessage
+    category: str
+    reason: str
 
 
-def read(message: RawMessage, *, site: str | None, max_bytes: int) -> tuple[Topic, Envelope]:
-    """Parse one delivery, or raise `UnreadableError` saying why it is not a storable message."""
+def read(message: RawMessage, *, site: str | None, max_bytes: int) -> Readable | Unreadable:
+    """Parse one delivery; anything the protocol refuses comes back as `Unreadable`, never raised.
+
+    Needs no database, so the ingest worker reads each message as it arrives, while its
+    storing thread waits on the database."""
     try:
         topic = parse_topic(message.topic, site=site)
     except ProtocolError as error:
-        raise UnreadableError("bad_topic", str(error)) from None
+        return Unreadable(message, "bad_topic", str(error))
     if len(message.body) > max_bytes:
-        raise UnreadableError(
-            "too_large", f"message is {len(message.body)} bytes, over the limit of {max_bytes}"
-        )
+        reason = f"message is {len(message.body)} bytes, over the limit of {max_bytes}"
+        return Unreadable(message, "too_large", reason)
     try:
-        return topic, decode_on_topic(topic, message.body, max_bytes=max_bytes)
+        return Readable(topic, decode_on_topic(topic, message.body, max_bytes=max_bytes))
     except ProtocolError as error:
-        raise UnreadableError("invalid", str(error)) from None
+        return Unreadable(message, "invalid", str(error))
 
 
 def ingest(
     session: Session,
-    messages: Sequence[RawMessage],
+    messages: Sequence[RawMessage | Readable | Unreadable],
     *,
     site: str | None,
     max_bytes: int,
     now: datetime | None = None,
 ) -> IngestReport:
-    """Store each readable message once; keep unreadable ones as dead letters with the reason."""
+    """Store each readable message once; keep unreadable ones as dead letters with the reason.
+
+    `messages` as delivered, or already `read` (with the same `site` and `max_bytes`)."""
     received_at = now or datetime.now(UTC)
-    readable: list[_Readable] = []
+    readable: list[Readable] = []
     dead_by_reason: Counter[str] = Counter()
     kept: list[Kept] = []
     for message in messages:
-        try:
-            item = _Readable(*read(message, site=site, max_bytes=max_bytes))
-        except UnreadableError as error:
-            dead_letters.record(session, topic=message.topic, body=message.body, reason=str(error))
-            dead_by_reason[error.category] += 1
-            unreadable = kept_unreadable(message, max_bytes=max_bytes)
+        item = (
+            read(message, site=site, max_bytes=max_bytes)
+            if isinstance(message, RawMessage)
+            else message
+        )
+        if isinstance(item, Unreadable):
+            raw = item.message
+            dead_letters.record(session, topic=raw.topic, body=raw.body, reason=item.reason)
+            dead_by_reason[item.category] += 1
+            unreadable = kept_unreadable(raw, max_bytes=max_bytes)
             if unreadable is not None:
                 kept.append(unreadable)
             continue
@@ -141,7 +153,7 @@ def kept_unreadable(message: RawMessage, *, max_bytes: int) -> Kept | None:
         return None
 
 
-def _follow(session: Session, new: dict[int, _Readable], received_at: datetime) -> None:
+def _follow(session: Session, new: dict[int, Readable], received_at: datetime) -> None:
     """Sequence gaps and presence, from the messages stored for the first time."""
     late = sequences.track(
         session,
@@ -163,7 +175,7 @@ def _follow(session: Session, new: dict[int, _Readable], received_at: datetime) 
     )
 
 
-def _event_row(item: _Readable, received_at: datetime) -> dict[str, object]:
+def _event_row(item: Readable, received_at: datetime) -> dict[str, object]:
     envelope = item.envelope
     return {
         "message_id": envelope.message_id,
@@ -181,8 +193,8 @@ def _event_row(item: _Readable, received_at: datetime) -> dict[str, object]:
 
 
 def _insert_new(
-    session: Session, readable: list[_Readable], received_at: datetime
-) -> dict[int, _Readable]:
+    session: Session, readable: list[Readable], received_at: datetime
+) -> dict[int, Readable]:
     """Insert, skipping (device_id, message_id) pairs already stored; the new ones by row id."""
     if not readable:
         return {}
@@ -221,7 +233,7 @@ _JSON_INSERT = text(
 )
 
 
-def _rows_json(items: list[_Readable]) -> str:
+def _rows_json(items: list[Readable]) -> str:
     """The batch as one JSON array for `_JSON_INSERT` (times in UTC, as the envelope keeps them)."""
     return as_json(
         [
