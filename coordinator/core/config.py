@@ -77,6 +77,11 @@ class Settings(BaseSettings):
         "model name, e.g. sface-2021dec); the manifest's default when unset.",
     )
     ingest_batch_size: int = Field(default=200, ge=1, description="Messages per database commit.")
+    ingest_connection_process: bool = Field(
+        default=True,
+        description="Run each ingest worker's broker connection in a process of its own, so"
+        " that paho's packet parsing has a core of its own (docs/delivery.md).",
+    )
     max_message_bytes: int = Field(
         default=DEFAULT_MAX_MESSAGE_BYTES, gt=0, description="Larger messages are dead-lettered."
     )

@@ -10,7 +10,7 @@ worker dies without a goodbye (a clean stop publishes it itself).
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -88,8 +88,9 @@ class MqttSubscriber:
         )
         self._client.loop_start()
 
-    def ack(self, delivery: Delivery) -> None:
-        self._client.ack(delivery.mid, delivery.qos)
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        for delivery in deliveries:
+            self._client.ack(delivery.mid, delivery.qos)
 
     def publish(self, topic: str, body: bytes, *, retain: bool = False) -> None:
         """QoS 1, never waiting: paho queues it (also while the broker is away)."""

@@ -19,7 +19,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
@@ -28,6 +28,7 @@ from sqlalchemy import exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.core.config import Settings
+from coordinator.ingest.connection_process import ProcessSubscriber
 from coordinator.ingest.metrics import IngestMetrics
 from coordinator.ingest.mqtt import Delivery, MqttSubscriber
 from coordinator.ingest.notices import receipts
@@ -67,7 +68,7 @@ class Subscriber(Protocol):
     is_connected: bool
 
     def start(self) -> None: ...
-    def ack(self, delivery: Delivery) -> None: ...
+    def ack(self, deliveries: Sequence[Delivery]) -> None: ...
     def publish(self, topic: str, body: bytes, *, retain: bool = False) -> None: ...
     def announce(self, *, is_storing: bool = True) -> None: ...
     def stop(self) -> None: ...
@@ -97,7 +98,7 @@ class IngestWorker:
         settings: Settings,
         sessions: sessionmaker[Session],
         *,
-        subscriber: Callable[[Settings, Callable[[Delivery], object]], Subscriber] = MqttSubscriber,
+        subscriber: Callable[[Settings, Callable[[Delivery], object]], Subscriber] | None = None,
         metrics: IngestMetrics | None = None,
         clock: Clock = _utc_now,
         when_dead: Callable[[BaseException], object] | None = None,
@@ -105,6 +106,8 @@ class IngestWorker:
         self._settings = settings
         self._sessions = sessions
         self._deliveries: queue.Queue[Received] = queue.Queue()
+        if subscriber is None:
+            subscriber = ProcessSubscriber if settings.ingest_connection_process else MqttSubscriber
         self._subscriber = subscriber(settings, self._receive)
         self.metrics = metrics or IngestMetrics()
         self._clock = clock
@@ -172,8 +175,7 @@ class IngestWorker:
             if kept is None:
                 break  # stopping during an outage, unacked: the broker redelivers
             self._unreceipted += kept
-            for received in batch:
-                self._subscriber.ack(received.delivery)
+            self._subscriber.ack([received.delivery for received in batch])
             if self._deliveries.empty() or self._clock() >= self._receipts_due:
                 self._send_receipts()
         self._send_receipts()

@@ -1,7 +1,7 @@
 """A worker without a broker: a fake subscriber that records acks, and a way to wait for them."""
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -35,9 +35,9 @@ class FakeSubscriber:
     def stop(self) -> None:
         pass
 
-    def ack(self, delivery: Delivery) -> None:
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
         with self._changed:
-            self.acked.append(delivery)
+            self.acked += deliveries
             self._changed.notify_all()
 
     def publish(self, topic: str, body: bytes, *, retain: bool = False) -> None:
