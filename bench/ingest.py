@@ -33,7 +33,15 @@ from paho.mqtt.properties import Properties
 
 from coordinator.broker_config import free_port, write_broker_config
 from coordinator.db.migrate import upgrade
-from protocols import Heartbeat, Sender, encode, fleet_filters, topic_for
+from protocols import (
+    Attendance,
+    AttendanceAction,
+    Heartbeat,
+    Sender,
+    encode,
+    fleet_filters,
+    topic_for,
+)
 from protocols.messages import Health
 from protocols.topics import shared_filter
 from protocols.vocabulary import ClockSync
@@ -57,14 +65,24 @@ def _health() -> Health:
     )
 
 
-def _messages(devices: int, events: int) -> list[tuple[str, str, bytes]]:
-    """(device id, topic, body) in round-robin order, as a fleet would interleave them."""
+def _messages(
+    devices: int, events: int, projected_share: float = 0.0
+) -> list[tuple[str, str, bytes]]:
+    """(device id, topic, body) in round-robin order, as a fleet would interleave them: heartbeats,
+    and `projected_share` of attendance check-ins, which go through the projections (the bench's
+    devices are not registered, so each is stored and flagged with that refusal)."""
     senders = [Sender(f"bench-{n:04d}") for n in range(devices)]
+    every = round(1 / projected_share) if projected_share > 0 else 0
     out = []
-    for _ in range(events):
-        for sender in senders:
-            envelope = sender.sequenced(Heartbeat(health=_health()))
-            out.append((sender.device_id, topic_for(SITE, envelope), encode(envelope)))
+    for n in range(events * devices):
+        sender = senders[n % devices]
+        payload: Heartbeat | Attendance = (
+            Attendance(action=AttendanceAction.CHECK_IN, person_ref="user-1")
+            if every and n % every == every - 1
+            else Heartbeat(health=_health())
+        )
+        envelope = sender.sequenced(payload)
+        out.append((sender.device_id, topic_for(SITE, envelope), encode(envelope)))
     return out
 
 
@@ -206,7 +224,6 @@ def _start_workers(url: str, port: int, users: dict[str, str], workers: int) -> 
             "COORDINATOR_MQTT_PASSWORD": users[account],
             "COORDINATOR_MQTT_CLIENT_ID": account,
             "COORDINATOR_SITE": SITE,
-            "COORDINATOR_INGEST_BATCH_SIZE": "500",
             "COORDINATOR_SECRET_KEY": secrets.token_urlsafe(32),
         }
         log = Path(tempfile.gettempdir()) / f"bench-ingest-{account}.log"
@@ -320,10 +337,16 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=100)
     parser.add_argument("--events", type=int, default=500, help="per device")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--projected-share",
+        type=float,
+        default=0.1,
+        help="share of attendance events (projected) among the heartbeats",
+    )
     parser.add_argument("--latency-rate", type=float, default=1000)
     parser.add_argument("--latency-seconds", type=float, default=10)
     args = parser.parse_args()
-    messages = _messages(args.devices, args.events)
+    messages = _messages(args.devices, args.events, args.projected_share)
     device_ids = sorted({m[0] for m in messages})
     total = len(messages)
     with (
@@ -343,7 +366,10 @@ def main() -> None:
             url, port, users, args.devices, rate=args.latency_rate, seconds=args.latency_seconds
         )
         _stop(workers)
-    print(f"{total} events from {args.devices} devices, {args.workers} ingest worker(s)")
+    print(
+        f"{total} events from {args.devices} devices ({args.projected_share:.0%} attendance,"
+        f" the rest heartbeats), {args.workers} ingest worker(s)"
+    )
     print(f"ingest (store, gaps, presence, projections): {rate:,.0f} events/s")
     print(f"exactly once at the end: {exactly_once}")
     print(f"bare transport (paho consumer draining a backlog): {transport:,.0f} events/s")

@@ -53,10 +53,11 @@ class Settings(BaseSettings):
         description="How long the broker queues events for a stopped ingest worker.",
     )
     mqtt_receive_maximum: int = Field(
-        default=1000,
+        default=2000,
         ge=1,
         le=65535,
-        description="Deliveries the broker may send before our acks (MQTT v5 Receive Maximum).",
+        description="Deliveries the broker may send before our acks (MQTT v5 Receive Maximum):"
+        " two batches, so one arrives while the other is stored.",
     )
     secret_key: SecretStr = Field(
         min_length=32,
@@ -76,7 +77,12 @@ class Settings(BaseSettings):
         description="Face embedder model enrolment makes templates with (a models/MANIFEST "
         "model name, e.g. sface-2021dec); the manifest's default when unset.",
     )
-    ingest_batch_size: int = Field(default=200, ge=1, description="Messages per database commit.")
+    ingest_batch_size: int = Field(
+        default=1000,
+        ge=1,
+        le=10_000,
+        description="Most messages per database commit (a batch is what has arrived, up to this).",
+    )
     ingest_connection_process: bool = Field(
         default=True,
         description="Run each ingest worker's broker connection in a process of its own, so"
@@ -203,6 +209,16 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{proxy!r} is not an IP address or network") from None
         return value
+
+    @model_validator(mode="after")
+    def _batch_can_fill(self) -> "Settings":
+        if self.mqtt_receive_maximum < self.ingest_batch_size:
+            raise ValueError(
+                "COORDINATOR_MQTT_RECEIVE_MAXIMUM must be at least COORDINATOR_INGEST_BATCH_SIZE:"
+                " the broker sends no more than that many unacked messages, and a batch is acked"
+                " only when it is stored"
+            )
+        return self
 
     @model_validator(mode="after")
     def _safe_in_production(self) -> "Settings":

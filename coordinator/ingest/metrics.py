@@ -32,7 +32,7 @@ class IngestMetrics:
         )
         self.receipts = Counter(
             "campus_ingest_receipts",
-            "Receipts published to devices (one per device per committed batch).",
+            "Receipts published to devices (one per device each time the worker sends them).",
             registry=self.registry,
         )
         self.batch_size = Histogram(

@@ -35,6 +35,15 @@ def test_production_accepts_postgres_with_broker_credentials() -> None:
     assert STRONG_KEY.get_secret_value() not in repr(settings)
 
 
+def test_a_batch_larger_than_the_brokers_window_is_refused() -> None:
+    """The broker sends at most Receive Maximum unacked messages and a batch is acked only
+    once stored, so a larger batch could never fill: say so at start, not as a slow worker."""
+    with pytest.raises(ValidationError) as raised:
+        Settings(secret_key=STRONG_KEY, ingest_batch_size=3000, mqtt_receive_maximum=2000)
+    assert "RECEIVE_MAXIMUM must be at least COORDINATOR_INGEST_BATCH_SIZE" in str(raised.value)
+    assert Settings(secret_key=STRONG_KEY).mqtt_receive_maximum >= 2 * 1000
+
+
 def test_without_a_secret_key_nothing_starts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COORDINATOR_SECRET_KEY")
     with pytest.raises(ValidationError) as raised:
