@@ -17,6 +17,7 @@ a goodbye, so the broker publishes the worker's will.
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
@@ -49,7 +50,10 @@ class ProcessSubscriber:
         ours, theirs = _context.Pipe()
         level = logging.getLogger("coordinator").getEffectiveLevel()
         self._process = _context.Process(
-            target=serve_connection, args=(self._settings, theirs, level), name="ingest-broker"
+            target=serve_connection,
+            args=(self._settings, theirs, level),
+            name="ingest-broker",
+            daemon=True,  # ended with the worker's process, whatever way it exits
         )
         self._process.start()
         theirs.close()
@@ -112,7 +116,12 @@ class ProcessSubscriber:
 
 
 def serve_connection(settings: Settings, pipe: Connection, log_level: int) -> None:
-    """The child: an `MqttSubscriber` driven by the worker's commands over the pipe."""
+    """The child: an `MqttSubscriber` driven by the worker's commands over the pipe.
+
+    It ignores SIGINT and SIGTERM (a terminal's Ctrl-C and systemd's stop reach the whole
+    process group): the worker stops it after its last batch's acks and receipts."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )

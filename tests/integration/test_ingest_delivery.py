@@ -1,6 +1,7 @@
 """Nothing is lost while the coordinator is away, on a real broker and a real PostgreSQL."""
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from coordinator.broker_config import free_port
 from coordinator.db.migrate import upgrade
 from coordinator.db.session import make_engine, make_sessionmaker, transaction
-from tests.fixtures.broker import COORDINATOR_USER, BrokerFactory
+from tests.fixtures.broker import COORDINATOR_USER, Broker, BrokerFactory
 from tests.integration.fleet import Fleet, start_worker, stored, wait_until, worker_settings
 
 pytestmark = pytest.mark.integration
@@ -86,6 +87,104 @@ def test_a_dead_ingest_worker_ends_the_server_with_a_failure_status(
     finally:
         server.kill()
     assert "the ingest worker died" in log.read_text()
+
+
+def test_a_killed_worker_takes_its_broker_connection_process_with_it(
+    broker_factory: BrokerFactory, postgres_url: str, tmp_path: Path
+) -> None:
+    """The connection process must not outlive its worker: it would hold the worker's client
+    id and keep the broker from publishing the worker's will."""
+    upgrade(postgres_url)
+    broker = broker_factory(auth=True, device_ids=DEVICES[:1])
+    worker, _ = _start_ingest(broker, postgres_url, tmp_path)
+    try:
+        children = _connection_processes(worker.pid)
+        assert len(children) == 1, children
+        worker.kill()  # SIGKILL: no goodbye, no clean-up of its own
+        worker.wait(10)
+        wait_until(lambda: not _is_running(children[0]), "the connection process lived on", 10)
+    finally:
+        worker.kill()
+
+
+def test_a_killed_broker_connection_process_is_replaced_and_nothing_is_lost(
+    broker_factory: BrokerFactory,
+    postgres_url: str,
+    pg_sessions: sessionmaker[Session],
+    tmp_path: Path,
+) -> None:
+    broker = broker_factory(auth=True, persistence=True, device_ids=DEVICES)
+    worker, log = _start_ingest(broker, postgres_url, tmp_path)
+    try:
+        fleet = Fleet(broker, DEVICES)
+        fleet.publish(per_device=20)
+        wait_until(lambda: stored(pg_sessions)[0] >= 100, "the first events were not stored")
+        (child,) = _connection_processes(worker.pid)
+        os.kill(child, signal.SIGKILL)
+        fleet.publish(per_device=20)  # the broker queues them for the worker's session
+        wait_until(lambda: len(_connection_processes(worker.pid)) == 1, "no new connection")
+        wait_until(lambda: stored(pg_sessions)[0] >= 200, "events were lost", timeout=60)
+        fleet.close()
+        assert _connection_processes(worker.pid) != [child]
+    finally:
+        worker.kill()
+    assert stored(pg_sessions) == (200, 200, 0)
+    assert "the broker connection process died; starting another" in log.read_text()
+
+
+def _start_ingest(
+    broker: Broker, postgres_url: str, tmp_path: Path
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """`coordinator ingest` as systemd runs it, connected."""
+    env = os.environ | {
+        "COORDINATOR_DATABASE_URL": postgres_url,
+        "COORDINATOR_MQTT_PORT": str(broker.port),
+        "COORDINATOR_MQTT_USERNAME": COORDINATOR_USER,
+        "COORDINATOR_MQTT_PASSWORD": broker.users[COORDINATOR_USER],
+    }
+    log = tmp_path / "ingest.log"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "coordinator", "ingest"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    wait_until(lambda: "ingest connected" in log.read_text(), "the worker did not connect")
+    return worker, log
+
+
+def _connection_processes(pid: int) -> list[int]:
+    """The worker's broker connection (its other child is multiprocessing's resource tracker)."""
+    return [p for p in _children(pid) if b"spawn_main" in _cmdline(p) and _is_running(p)]
+
+
+def _children(pid: int) -> list[int]:
+    return [p for p in _pids() if _stat(p)[1] == pid]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _is_running(pid: int) -> bool:
+    stat = _stat(pid)
+    return stat[0] not in ("", "Z")  # gone, or a zombie nobody has reaped yet
+
+
+def _pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
+def _stat(pid: int) -> tuple[str, int]:
+    """(state, parent pid) from /proc; ("", 0) once the process is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return "", 0
+    return fields[0], int(fields[1])
 
 
 def _ingest_state(url: str) -> str | None:
