@@ -28,6 +28,7 @@ from coordinator.ingest.mqtt import Delivery, MqttSubscriber
 
 log = logging.getLogger(__name__)
 
+START_TIMEOUT_S = 30.0
 RESPAWN_DELAY_S = 1.0
 STOP_TIMEOUT_S = 10.0
 _context = multiprocessing.get_context("spawn")  # no fork of a process that runs threads
@@ -45,8 +46,12 @@ class ProcessSubscriber:
         self._pipe: Connection | None = None
         self._process: Any = None  # a SpawnProcess; typeshed names no common type for it
         self._reader: threading.Thread | None = None
+        self._started = threading.Event()
 
     def start(self) -> None:
+        """Start the child and wait until it has begun to connect, as `MqttSubscriber.start`
+        would have (importing takes the child a second or two: a start that returned at once
+        would let a caller publish before the worker's subscription exists)."""
         ours, theirs = _context.Pipe()
         level = logging.getLogger("coordinator").getEffectiveLevel()
         self._process = _context.Process(
@@ -61,6 +66,8 @@ class ProcessSubscriber:
         self._reader = threading.Thread(target=self._read, args=(ours,), name="ingest-pipe")
         self._reader.daemon = True
         self._reader.start()
+        if not self._started.wait(START_TIMEOUT_S):
+            log.warning("the broker connection process took over %.0f s to start", START_TIMEOUT_S)
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         self._send(("ack", [(d.mid, d.qos) for d in deliveries]))
@@ -105,6 +112,8 @@ class ProcessSubscriber:
                     self._deliver(Delivery(topic, body, mid, qos))
             elif message[0] == "connected":
                 self.is_connected = message[1]
+            elif message[0] == "started":
+                self._started.set()
         self.is_connected = False
         if not self._stopping.is_set():
             log.error("the broker connection process died; starting another")
@@ -112,6 +121,7 @@ class ProcessSubscriber:
                 with self._send_lock:
                     pipe.close()
                     self._pipe = None
+                self._started.clear()
                 self.start()
 
 
@@ -138,8 +148,9 @@ def serve_connection(settings: Settings, pipe: Connection, log_level: int) -> No
     forwarder = threading.Thread(
         target=_forward, args=(subscriber, pipe, arrived, changed), name="forward", daemon=True
     )
-    forwarder.start()
     subscriber.start()
+    pipe.send(("started",))  # deliveries wait in `arrived` until the forwarder runs
+    forwarder.start()  # from here on the only thread that sends on the pipe
     try:
         _obey(subscriber, pipe)
     except (EOFError, OSError):
