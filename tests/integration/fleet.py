@@ -210,6 +210,11 @@ class IngestProcess:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(20)
 
+    def retire(self) -> None:
+        """`coordinator ingest --retire`: end this slot's broker session for good."""
+        command = [sys.executable, "-m", "coordinator", "ingest", "--retire"]
+        subprocess.run(command, env=self.env, check=True, capture_output=True, timeout=60)
+
 
 def worker_settings(broker: Broker, database_url: str, **more: object) -> Settings:
     values: dict[str, object] = {
