@@ -23,6 +23,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from coordinator.broker_config import free_port
+from coordinator.errors import BrokerError
+from coordinator.ingest.mqtt import retire_slot
 from edge_agent.uplink import Uplink
 from protocols import (
     Attendance,
@@ -31,7 +34,13 @@ from protocols import (
 )
 from tests.fixtures.broker import COORDINATOR_USER, Broker, BrokerFactory
 from tests.fixtures.watch import Watcher
-from tests.integration.fleet import IngestProcess, OutboxFleet, stored, wait_until
+from tests.integration.fleet import (
+    IngestProcess,
+    OutboxFleet,
+    stored,
+    wait_until,
+    worker_settings,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -243,3 +252,15 @@ def test_the_whole_coordinator_away_past_its_session_expiry_has_everything_resen
     # Not from a broker queue (that takes well under a second), but resent on the timer.
     assert took_s >= RECEIPT_TIMEOUT_S - 1
     assert _attendance(pg_sessions) == (away, away, 0)
+
+
+def test_retiring_a_slot_says_so_when_the_broker_refuses_or_is_not_there(
+    broker_factory: BrokerFactory,
+) -> None:
+    broker = broker_factory(auth=True)
+    wrong_password = worker_settings(broker, "sqlite://", mqtt_password="not-the-password")
+    with pytest.raises(BrokerError, match="refused"):
+        retire_slot(wrong_password)
+    nobody_there = worker_settings(broker, "sqlite://", mqtt_port=free_port())
+    with pytest.raises(BrokerError, match="cannot reach"):
+        retire_slot(nobody_there)
