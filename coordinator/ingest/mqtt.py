@@ -70,13 +70,27 @@ def retire_slot(settings: Settings) -> None:
         answer = answers.get(timeout=RETIRE_TIMEOUT_S)
         if answer.is_failure:
             raise BrokerError(f"the broker refused {settings.mqtt_client_id}: {answer}")
-        cleared = client.publish(coordinator_state_topic(settings.mqtt_client_id), b"", 1, True)
-        cleared.wait_for_publish(RETIRE_TIMEOUT_S)
+        _clear_state(client, settings.mqtt_client_id)
     except queue.Empty:
         raise BrokerError(f"the broker did not answer within {RETIRE_TIMEOUT_S:.0f} s") from None
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def _clear_state(client: mqtt.Client, worker_id: str) -> None:
+    """An empty retained message on the slot's state topic: devices forget the slot."""
+    try:
+        topic = coordinator_state_topic(worker_id)
+    except ProtocolError:
+        return  # such a worker never published a state (see MqttSubscriber)
+    cleared = client.publish(topic, b"", qos=1, retain=True)
+    try:
+        cleared.wait_for_publish(RETIRE_TIMEOUT_S)
+    except (RuntimeError, ValueError) as error:
+        raise BrokerError(f"could not clear the slot's online state: {error}") from None
+    if not cleared.is_published():
+        raise BrokerError("the broker did not take the slot's cleared online state in time")
 
 
 def _log_in(client: mqtt.Client, settings: Settings) -> None:
