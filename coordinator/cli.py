@@ -24,6 +24,7 @@ from coordinator.db.migrate import require_current, upgrade
 from coordinator.db.models import BundleSync, utc_now
 from coordinator.db.session import make_engine, make_sessionmaker, transaction
 from coordinator.errors import CoordinatorError, SettingsError
+from coordinator.ingest.mqtt import retire_slot
 from coordinator.ingest.worker import IngestWorker
 from coordinator.schemas.csv_io import CsvKind
 from coordinator.services.accounts import Invitations
@@ -124,9 +125,21 @@ def ingest_only(
     metrics_port: Annotated[
         int | None, typer.Option(min=1, max=65535, help="Serve /metrics on this port.")
     ] = None,
+    retire: Annotated[
+        bool,
+        typer.Option(
+            "--retire",
+            help="Do not run: end this worker slot's broker session and clear its online"
+            " state (its process must be stopped), so its share goes to the other workers.",
+        ),
+    ] = False,
 ) -> None:
     """Run one ingest worker without the API; start several to share the fleet's messages."""
     settings = load_settings(database_url=database_url, mqtt_client_id=client_id)
+    if retire:
+        retire_slot(settings)
+        typer.echo(f"ingest worker slot {settings.mqtt_client_id} retired")
+        return
     logging.getLogger("coordinator").setLevel(logging.INFO)
     engine = make_engine(settings.database_url)
     require_current(engine)

@@ -69,3 +69,10 @@ class RateLimitedError(CoordinatorError, RuntimeError):
     def __init__(self, message: str, *, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = max(1, retry_after_s)
+
+
+class BrokerError(CoordinatorError, ConnectionError):
+    """The MQTT broker refused us or did not answer: check its address and our account."""
+
+    status_code = 503
+    code = "broker"

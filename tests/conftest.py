@@ -52,3 +52,12 @@ def sqlite_sessions(sqlite_url: str) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(sqlite_url)
     yield make_sessionmaker(engine)
     engine.dispose()
+
+
+@pytest.fixture
+def pg_sessions(postgres_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a fresh PostgreSQL database, migrated to head."""
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()

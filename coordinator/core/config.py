@@ -48,9 +48,11 @@ class Settings(BaseSettings):
         default="coordinator", description="MQTT v5 shared-subscription group of ingest workers."
     )
     mqtt_session_expiry_s: int = Field(
-        default=7 * 24 * 3600,
+        default=300,
         ge=0,
-        description="How long the broker queues events for a stopped ingest worker.",
+        description="How long the broker keeps a stopped ingest worker's session (its queue and"
+        " its share of the shared subscription). It bounds how long a worker lost for good"
+        " strands its share; past it, devices resend what they hold (docs/delivery.md).",
     )
     mqtt_receive_maximum: int = Field(
         default=2000,

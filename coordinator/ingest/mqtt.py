@@ -10,6 +10,7 @@ worker dies without a goodbye (a clean stop publishes it itself).
 """
 
 import logging
+import queue
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,8 +23,15 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from coordinator.core.config import Settings
+from coordinator.errors import BrokerError
 from coordinator.ingest.notices import Notice, worker_state
-from protocols import CoordinatorStatus, ProtocolError, fleet_filters, shared_filter
+from protocols import (
+    CoordinatorStatus,
+    ProtocolError,
+    coordinator_state_topic,
+    fleet_filters,
+    shared_filter,
+)
 from protocols.ids import new_boot_id
 
 log = logging.getLogger(__name__)
@@ -31,6 +39,64 @@ log = logging.getLogger(__name__)
 # Receipts (one per device per batch) queue in paho behind this many unacknowledged ones.
 MAX_INFLIGHT = 1000
 GOODBYE_TIMEOUT_S = 2.0
+RETIRE_TIMEOUT_S = 10.0
+
+
+def retire_slot(settings: Settings) -> None:
+    """End a worker slot's broker session now, and clear its retained online state.
+
+    Connecting with the slot's client id, a clean start and a session expiry of 0 makes the
+    broker discard the slot's session: its queue and its place in the shared subscription, so no
+    share waits for a worker that will not return (devices resend what that queue held, since
+    nothing in it was receipted). The empty retained message makes devices forget the slot.
+    Run it with the slot's process stopped: a running worker would be thrown off and come back.
+    """
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=settings.mqtt_client_id, protocol=mqtt.MQTTv5
+    )
+    _log_in(client, settings)
+    answers: queue.Queue[ReasonCode] = queue.Queue()
+    client.on_connect = lambda _client, _data, _flags, reason_code, _props: answers.put(reason_code)
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.SessionExpiryInterval = 0
+    try:
+        client.connect(
+            settings.mqtt_host, settings.mqtt_port, clean_start=True, properties=properties
+        )
+    except OSError as error:
+        raise BrokerError(f"cannot reach the broker: {error}") from None
+    client.loop_start()
+    try:
+        answer = answers.get(timeout=RETIRE_TIMEOUT_S)
+        if answer.is_failure:
+            raise BrokerError(f"the broker refused {settings.mqtt_client_id}: {answer}")
+        _clear_state(client, settings.mqtt_client_id)
+    except queue.Empty:
+        raise BrokerError(f"the broker did not answer within {RETIRE_TIMEOUT_S:.0f} s") from None
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _clear_state(client: mqtt.Client, worker_id: str) -> None:
+    """An empty retained message on the slot's state topic: devices forget the slot."""
+    try:
+        topic = coordinator_state_topic(worker_id)
+    except ProtocolError:
+        return  # such a worker never published a state (see MqttSubscriber)
+    cleared = client.publish(topic, b"", qos=1, retain=True)
+    try:
+        cleared.wait_for_publish(RETIRE_TIMEOUT_S)
+    except (RuntimeError, ValueError) as error:
+        raise BrokerError(f"could not clear the slot's online state: {error}") from None
+    if not cleared.is_published():
+        raise BrokerError("the broker did not take the slot's cleared online state in time")
+
+
+def _log_in(client: mqtt.Client, settings: Settings) -> None:
+    if settings.mqtt_username:
+        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        client.username_pw_set(settings.mqtt_username, password)
 
 
 @dataclass(frozen=True)
@@ -54,9 +120,7 @@ class MqttSubscriber:
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
-        if settings.mqtt_username:
-            password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-            self._client.username_pw_set(settings.mqtt_username, password)
+        _log_in(self._client, settings)
         self._client.max_inflight_messages_set(MAX_INFLIGHT)
         self._client.reconnect_delay_set(1, 30)
         self._boot_id = new_boot_id()

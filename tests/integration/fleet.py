@@ -5,10 +5,14 @@
 only on the coordinator's receipt.
 """
 
+import os
 import queue
+import signal
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -151,6 +155,65 @@ class OutboxFleet:
             uplink.stop(timeout=1)
         for outbox in self.outboxes.values():
             outbox.close()
+
+
+class IngestProcess:
+    """`coordinator ingest` as systemd runs it: `start`, `kill` (SIGKILL), `stop` (SIGTERM).
+
+    `user` is its broker account and, but for the default account, its client id (the slot);
+    `settings` adds COORDINATOR_* variables (e.g. a test-sized session expiry).
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        database_url: str,
+        user: str,
+        log: Path,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
+        self.env = os.environ | {
+            "COORDINATOR_DATABASE_URL": database_url,
+            "COORDINATOR_MQTT_PORT": str(broker.port),
+            "COORDINATOR_MQTT_USERNAME": user,
+            "COORDINATOR_MQTT_PASSWORD": broker.users[user],
+            "COORDINATOR_MQTT_CLIENT_ID": user
+            if user != COORDINATOR_USER
+            else "coordinator-ingest-1",
+            "COORDINATOR_SITE": SITE,
+            **(settings or {}),
+        }
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        connections = self.log.read_text().count("ingest connected") if self.log.exists() else 0
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "coordinator", "ingest"],
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(
+            lambda: self.log.read_text().count("ingest connected") > connections,
+            f"ingest did not connect: {self.log}",
+            timeout=30,
+        )
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(20)
+
+    def retire(self) -> None:
+        """`coordinator ingest --retire`: end this slot's broker session for good."""
+        command = [sys.executable, "-m", "coordinator", "ingest", "--retire"]
+        subprocess.run(command, env=self.env, check=True, capture_output=True, timeout=60)
 
 
 def worker_settings(broker: Broker, database_url: str, **more: object) -> Settings:

@@ -2,16 +2,13 @@
 
 Real Mosquitto (persistence on), real PostgreSQL, `coordinator ingest` as real processes, and
 simulated devices running the agent's own uplink, which keeps each event in its outbox until the
-coordinator's receipt (the two-worker test keeps bare paho devices that resend only what the
-broker did not acknowledge). Each test ends with every event stored exactly once and no open
+coordinator's receipt (two workers with one killed for good: test_ingest_worker_loss.py).
+Each test ends with every event stored exactly once and no open
 sequence gap. The suite runs CAMPUS_CRASH_EVENTS events
 (default 3,000, so that it stays fast); `CAMPUS_CRASH_EVENTS=20000` runs the full issue size.
 """
 
 import os
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,7 +25,7 @@ from protocols.codec import decode_coordinator_state
 from tests.fixtures.broker import COORDINATOR_USER, Broker, BrokerFactory
 from tests.fixtures.postgres import ADMIN_DSN
 from tests.fixtures.watch import Watcher
-from tests.integration.fleet import SITE, Fleet, OutboxFleet, stored, wait_until
+from tests.integration.fleet import IngestProcess, OutboxFleet, stored, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -36,48 +33,6 @@ EVENTS = int(os.environ.get("CAMPUS_CRASH_EVENTS", "3000"))
 DEVICES = [f"door-{n:02d}" for n in range(1, 11)]
 PER_DEVICE = EVENTS // len(DEVICES)
 ONLINE, OFFLINE = CoordinatorStatus.ONLINE, CoordinatorStatus.OFFLINE
-
-
-class IngestProcess:
-    """`coordinator ingest` as systemd runs it: `start`, `kill` (SIGKILL), `stop` (SIGTERM)."""
-
-    def __init__(self, broker: Broker, database_url: str, user: str, log: Path) -> None:
-        self.env = os.environ | {
-            "COORDINATOR_DATABASE_URL": database_url,
-            "COORDINATOR_MQTT_PORT": str(broker.port),
-            "COORDINATOR_MQTT_USERNAME": user,
-            "COORDINATOR_MQTT_PASSWORD": broker.users[user],
-            "COORDINATOR_MQTT_CLIENT_ID": user
-            if user != COORDINATOR_USER
-            else "coordinator-ingest-1",
-            "COORDINATOR_SITE": SITE,
-        }
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        connections = self.log.read_text().count("ingest connected") if self.log.exists() else 0
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "coordinator", "ingest"],
-            env=self.env,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        wait_until(
-            lambda: self.log.read_text().count("ingest connected") > connections,
-            f"ingest did not connect: {self.log}",
-            timeout=30,
-        )
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(20)
 
 
 @pytest.fixture
@@ -185,46 +140,6 @@ def test_the_broker_is_killed_and_restarted(
     finally:
         worker.stop()
     assert _attendance(pg_sessions) == (EVENTS, EVENTS, 0)
-
-
-def test_two_workers_share_the_stream_and_a_killed_slot_is_taken_up_again(
-    broker: Broker, postgres_url: str, pg_sessions: sessionmaker[Session], tmp_path: Path
-) -> None:
-    """Mosquitto 2.0 keeps giving an offline member its share; they wait for that client id.
-
-    The design (docs/delivery.md): a worker is a slot (account + client id), not a machine.
-    When one dies for good, its share waits in the broker until the slot runs again, on any
-    host; here a new process takes up the killed slot and everything is stored exactly once.
-    """
-    first = IngestProcess(broker, postgres_url, COORDINATOR_USER, tmp_path / "first.log")
-    second = IngestProcess(broker, postgres_url, "coordinator-ingest-2", tmp_path / "second.log")
-    first.start()
-    second.start()
-
-    def kill_second_for_good() -> None:
-        second.kill()
-
-    try:
-        fleet = Fleet(broker, DEVICES)
-        publisher = threading.Thread(target=fleet.publish, args=(PER_DEVICE, 300))
-        publisher.start()
-        wait_until(lambda: stored(pg_sessions)[0] >= EVENTS // 3, "a third never arrived")
-        kill_second_for_good()
-        publisher.join(300)
-        fleet.close()
-        wait_until(lambda: stored(pg_sessions)[0] > EVENTS // 3, "the first worker stalled")
-        stranded = EVENTS - stored(pg_sessions)[0]
-        replacement = IngestProcess(
-            broker, postgres_url, "coordinator-ingest-2", tmp_path / "replacement.log"
-        )
-        replacement.start()
-        wait_until(lambda: stored(pg_sessions)[0] >= EVENTS, "events missing", timeout=180)
-        replacement.stop()
-    finally:
-        first.stop()
-        second.kill()
-    assert stranded > 0, "the killed member's share should have waited for its slot"
-    assert stored(pg_sessions) == (EVENTS, EVENTS, 0)
 
 
 def _states(watcher: Watcher) -> list[tuple[CoordinatorStatus, bool]]:
