@@ -2,17 +2,13 @@
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.db import models as m
 from coordinator.db.enums import Role
-from coordinator.db.migrate import upgrade
-from coordinator.db.session import make_engine, make_sessionmaker
 from coordinator.errors import ConflictError
 from coordinator.services import assignments
 from coordinator.services.audit import Actor
@@ -21,14 +17,6 @@ from tests.coordinator.campus import START, build_campus
 
 PROPOSERS = 8
 WAIT_SECONDS = 10.0
-
-
-@pytest.fixture
-def pg_sessions(postgres_url: str) -> Iterator[sessionmaker[Session]]:
-    upgrade(postgres_url)
-    engine = make_engine(postgres_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
 
 
 def _overlapping_sessions(sessions: sessionmaker[Session], count: int) -> tuple[int, list[int]]:

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,21 +13,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.broker_config import free_port
 from coordinator.db.migrate import upgrade
-from coordinator.db.session import make_engine, make_sessionmaker, transaction
-from tests.fixtures.broker import COORDINATOR_USER, Broker, BrokerFactory
-from tests.integration.fleet import Fleet, start_worker, stored, wait_until, worker_settings
+from coordinator.db.session import transaction
+from tests.fixtures.broker import COORDINATOR_USER, BrokerFactory
+from tests.integration.fleet import (
+    Fleet,
+    IngestProcess,
+    start_worker,
+    stored,
+    wait_until,
+    worker_settings,
+)
 
 pytestmark = pytest.mark.integration
 
 DEVICES = [f"door-{n:02d}" for n in range(1, 6)]
-
-
-@pytest.fixture
-def pg_sessions(postgres_url: str) -> Iterator[sessionmaker[Session]]:
-    upgrade(postgres_url)
-    engine = make_engine(postgres_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
 
 
 def test_well_over_a_thousand_events_wait_in_the_broker_for_the_coordinator(
@@ -96,12 +94,14 @@ def test_a_killed_worker_takes_its_broker_connection_process_with_it(
     id and keep the broker from publishing the worker's will."""
     upgrade(postgres_url)
     broker = broker_factory(auth=True, device_ids=DEVICES[:1])
-    worker, _ = _start_ingest(broker, postgres_url, tmp_path)
+    worker = IngestProcess(broker, postgres_url, COORDINATOR_USER, tmp_path / "ingest.log")
+    worker.start()
+    process = worker.process
+    assert process is not None
     try:
-        children = _connection_processes(worker.pid)
+        children = _connection_processes(process.pid)
         assert len(children) == 1, children
         worker.kill()  # SIGKILL: no goodbye, no clean-up of its own
-        worker.wait(10)
         wait_until(lambda: not _is_running(children[0]), "the connection process lived on", 10)
     finally:
         worker.kill()
@@ -114,43 +114,26 @@ def test_a_killed_broker_connection_process_is_replaced_and_nothing_is_lost(
     tmp_path: Path,
 ) -> None:
     broker = broker_factory(auth=True, persistence=True, device_ids=DEVICES)
-    worker, log = _start_ingest(broker, postgres_url, tmp_path)
+    log = tmp_path / "ingest.log"
+    worker = IngestProcess(broker, postgres_url, COORDINATOR_USER, log)
+    worker.start()
+    process = worker.process
+    assert process is not None
     try:
         fleet = Fleet(broker, DEVICES)
         fleet.publish(per_device=20)
         wait_until(lambda: stored(pg_sessions)[0] >= 100, "the first events were not stored")
-        (child,) = _connection_processes(worker.pid)
+        (child,) = _connection_processes(process.pid)
         os.kill(child, signal.SIGKILL)
         fleet.publish(per_device=20)  # the broker queues them for the worker's session
-        wait_until(lambda: len(_connection_processes(worker.pid)) == 1, "no new connection")
+        wait_until(lambda: len(_connection_processes(process.pid)) == 1, "no new connection")
         wait_until(lambda: stored(pg_sessions)[0] >= 200, "events were lost", timeout=60)
         fleet.close()
-        assert _connection_processes(worker.pid) != [child]
+        assert _connection_processes(process.pid) != [child]
     finally:
         worker.kill()
     assert stored(pg_sessions) == (200, 200, 0)
     assert "the broker connection process died; starting another" in log.read_text()
-
-
-def _start_ingest(
-    broker: Broker, postgres_url: str, tmp_path: Path
-) -> tuple[subprocess.Popen[bytes], Path]:
-    """`coordinator ingest` as systemd runs it, connected."""
-    env = os.environ | {
-        "COORDINATOR_DATABASE_URL": postgres_url,
-        "COORDINATOR_MQTT_PORT": str(broker.port),
-        "COORDINATOR_MQTT_USERNAME": COORDINATOR_USER,
-        "COORDINATOR_MQTT_PASSWORD": broker.users[COORDINATOR_USER],
-    }
-    log = tmp_path / "ingest.log"
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "coordinator", "ingest"],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    wait_until(lambda: "ingest connected" in log.read_text(), "the worker did not connect")
-    return worker, log
 
 
 def _connection_processes(pid: int) -> list[int]:
