@@ -31,12 +31,11 @@ from protocols.bundle import Bundle
 from tests.coordinator.campus import START, build_campus
 from tests.coordinator.conftest import Api
 from tests.coordinator.test_downlink import FakePublisher, _builder, _bundle_from, _register_key
-from tests.coordinator.test_overlap_concurrency import WAIT_SECONDS, _waits_for_a_lock, pg_sessions
+from tests.coordinator.test_overlap_concurrency import WAIT_SECONDS, _waits_for_a_lock
 from tests.coordinator.test_role_matrix import fresh_pass
 
 A, M, T = Role.ADMIN, Role.MANAGER, Role.TECHNICIAN
 BERLIN = ZoneInfo("Europe/Berlin")
-__all__ = ["pg_sessions"]  # the PostgreSQL fixture, shared with the overlap tests
 URL = "/api/v1"
 WINDOW = {
     "valid_from": START.isoformat(),

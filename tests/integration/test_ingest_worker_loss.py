@@ -9,7 +9,7 @@ what it held again once their receipt timeout passes, and only live workers get 
 
 Real Mosquitto (auth, persistence), real PostgreSQL, `coordinator ingest` as real processes,
 devices running the agent's own uplink; test-sized session expiry and receipt timeout.
-CAMPUS_CRASH_EVENTS events (default 3,000), like the other crash tests.
+CAMPUS_CRASH_EVENTS events (default 20,000), like the other crash tests.
 """
 
 import os
@@ -44,7 +44,7 @@ from tests.integration.fleet import (
 
 pytestmark = pytest.mark.integration
 
-EVENTS = int(os.environ.get("CAMPUS_CRASH_EVENTS", "3000"))
+EVENTS = int(os.environ.get("CAMPUS_CRASH_EVENTS", "20000"))
 DEVICES = [f"door-{n:02d}" for n in range(1, 11)]
 PER_DEVICE = EVENTS // len(DEVICES)
 SECOND_SLOT = "coordinator-ingest-2"
@@ -54,7 +54,6 @@ SESSION_EXPIRY_S = 3  # production: 300 s
 RECEIPT_TIMEOUT_S = 6.0 + EVENTS / 1000
 # The uplink's one-second tick, the broker's once-a-second expiry check, the polling.
 FIXED_SLACK_S = 8.0
-FROZEN_S = 5.0  # a gap between two polls this long means this process group was stopped
 LONG_EXPIRY_S = 3600  # the control: a session that outlives the test
 STREAM_DEADLINE_S = 300.0
 AWAY_PER_DEVICE = 10  # events each device sends before and again after the session expires
@@ -139,20 +138,10 @@ def _kill_in_the_middle(
 
 
 def _is_all_stored_by(sessions: sessionmaker[Session], deadline: float, count: int) -> bool:
-    """Polls until `count` events are stored (True) or the deadline passes (False).
-
-    A pause of this process moves the deadline by as long: seen on the shared development
-    machine, where a test's processes (broker, workers and devices with it) were stopped
-    (state T) for up to a minute and a half at a time, so nothing under test ran meanwhile.
-    """
+    """Polls until `count` events are stored (True) or the deadline passes (False)."""
     pause = threading.Event()
-    polled_at = time.monotonic()
     while _attendance(sessions)[0] < count:
-        now = time.monotonic()
-        if now - polled_at > FROZEN_S:
-            deadline += now - polled_at
-        polled_at = now
-        if now > deadline:
+        if time.monotonic() > deadline:
             return False
         pause.wait(0.2)
     return True
