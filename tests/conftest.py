@@ -48,16 +48,18 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
 
 @pytest.fixture
 def sqlite_sessions(sqlite_url: str) -> Iterator[sessionmaker[Session]]:
-    upgrade(sqlite_url)
-    engine = make_engine(sqlite_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
+    """Sessions on a fresh SQLite database, migrated to head."""
+    yield from _migrated_sessions(sqlite_url)
 
 
 @pytest.fixture
 def pg_sessions(postgres_url: str) -> Iterator[sessionmaker[Session]]:
     """Sessions on a fresh PostgreSQL database, migrated to head."""
-    upgrade(postgres_url)
-    engine = make_engine(postgres_url)
+    yield from _migrated_sessions(postgres_url)
+
+
+def _migrated_sessions(url: str) -> Iterator[sessionmaker[Session]]:
+    upgrade(url)
+    engine = make_engine(url)
     yield make_sessionmaker(engine)
     engine.dispose()

@@ -121,6 +121,7 @@ class ProcessSubscriber:
                 with self._send_lock:
                     pipe.close()
                     self._pipe = None
+                self._process.join(RESPAWN_DELAY_S)  # reap the dead one
                 self._started.clear()
                 self.start()
 

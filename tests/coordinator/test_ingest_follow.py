@@ -66,7 +66,7 @@ def test_a_gap_opens_with_its_range_and_closes_as_the_missing_messages_arrive(
     _store(sessions, three)
     assert all(not is_open for *_, is_open in _gaps(sessions))
     with sessions() as session:
-        late = dict(session.execute(select(Event.seq, Event.late)).tuples().all())
+        late = dict(session.execute(select(Event.seq, Event.late)).all())
     assert late == {1: False, 2: True, 3: True, 4: True, 5: True, 6: False}
 
 

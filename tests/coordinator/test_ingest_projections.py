@@ -198,7 +198,7 @@ def test_unknown_references_are_stored_flagged_and_never_block_the_batch(
     ]
     _deliver_twice(sessions, envelopes)
     with sessions() as session:
-        refusals = dict(session.execute(select(m.Event.message_id, m.Event.refusal)).tuples().all())
+        refusals = dict(session.execute(select(m.Event.message_id, m.Event.refusal)).all())
         assert _count(session, m.ViolationRecord, device_id="door-b") == 1
     said = [refusals[e.message_id] for e in envelopes]
     assert said[0] == "device 'door-zz' is not registered"
