@@ -36,7 +36,7 @@ from protocols.ids import new_boot_id
 
 log = logging.getLogger(__name__)
 
-# Receipts (one per device per batch) queue in paho behind this many unacknowledged ones.
+# Receipts (one per device each time they are sent) queue in paho behind this many unacked ones.
 MAX_INFLIGHT = 1000
 GOODBYE_TIMEOUT_S = 2.0
 RETIRE_TIMEOUT_S = 10.0
