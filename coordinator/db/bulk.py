@@ -5,16 +5,26 @@ statement, or the ORM's bookkeeping, per row. On PostgreSQL a batch travels as o
 through one short statement the driver prepares once; SQLite runs the same statement per row.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import Table, TextClause, bindparam, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    TextClause,
+    bindparam,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 Row = Mapping[str, Any]  # column name → value (UUIDs, aware datetimes, dicts, pydantic models)
+Key = tuple[Any, ...]  # the values of a row's key columns, in order
 
 
 def is_postgresql(session: Session) -> bool:
@@ -35,12 +45,43 @@ def as_json(rows: Sequence[Row]) -> str:
     return to_json(rows).decode()
 
 
+def lock_rows(
+    session: Session,
+    model: type[Any],
+    key: tuple[str, ...],
+    keys: Sequence[Key],
+    new: Callable[[Key], Row],
+) -> dict[Key, Row]:
+    """Each key's row, locked for this transaction in key order (so that workers sharing rows
+    cannot deadlock); a missing one is inserted first as `new(key)`. Several workers may meet
+    a new key at once: the insert skips a conflict, and the row is locked like the others."""
+    rows = _select_for_update(session, _table(model), key, keys)
+    missing = [k for k in keys if k not in rows]
+    if missing:
+        session.execute(insert_or_skip(session, model, list(key)), [new(k) for k in missing])
+        rows |= _select_for_update(session, _table(model), key, missing)
+    return rows
+
+
+def _select_for_update(
+    session: Session, table: Table, key: tuple[str, ...], keys: Sequence[Key]
+) -> dict[Key, Row]:
+    columns = [table.c[name] for name in key]
+    matching: ColumnElement[bool] = (
+        columns[0].in_([k[0] for k in keys]) if len(columns) == 1 else tuple_(*columns).in_(keys)
+    )
+    query = select(table).where(matching).order_by(*columns).with_for_update()
+    rows = [dict(row._mapping) for row in session.execute(query)]
+    return {tuple(row[name] for name in key): row for row in rows}
+
+
 def update_by_key(
-    session: Session, table: Table, key: tuple[str, ...], rows: Sequence[Row]
+    session: Session, model: type[Any], key: tuple[str, ...], rows: Sequence[Row]
 ) -> None:
     """Set the columns each row names (all rows name the same ones) on the row with its `key`."""
     if not rows:
         return
+    table = _table(model)
     columns = tuple(rows[0])
     if is_postgresql(session):
         session.execute(_json_update(table, key, columns), {"rows": as_json(rows)})
@@ -51,6 +92,10 @@ def update_by_key(
         .values({name: bindparam(name) for name in columns if name not in key})
     )
     session.execute(statement, [dict(row) | {f"key_{k}": row[k] for k in key} for row in rows])
+
+
+def _table(model: type[Any]) -> Table:
+    return model.metadata.tables[model.__tablename__]  # type: ignore[no-any-return]
 
 
 @cache

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from coordinator.db.bulk import is_postgresql
 from coordinator.db.models import AuditEntry
 from coordinator.services import downlink
 
@@ -126,7 +127,7 @@ def _entries(session: Session) -> Iterator[AuditEntry]:
 def _serialise_writers(session: Session) -> None:
     # Two transactions reading the same last hash would fork the chain; on PostgreSQL a
     # transaction-scoped advisory lock lines writers up (SQLite allows one writer anyway).
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         session.execute(text("SELECT pg_advisory_xact_lock(727274)"))
 
 

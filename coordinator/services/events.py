@@ -175,7 +175,8 @@ def _follow(session: Session, new: dict[int, Readable], received_at: datetime) -
     )
 
 
-def _event_row(item: Readable, received_at: datetime) -> dict[str, object]:
+def _event_row(item: Readable) -> dict[str, object]:
+    """An event's columns from its message (the payload as its wire model), for either insert."""
     envelope = item.envelope
     return {
         "message_id": envelope.message_id,
@@ -185,10 +186,8 @@ def _event_row(item: Readable, received_at: datetime) -> dict[str, object]:
         "boot_id": envelope.boot_id,
         "seq": envelope.seq,
         "device_time": envelope.device_time,
-        "received_at": received_at,
         "replayed": envelope.replayed,
-        "late": envelope.replayed,
-        "payload": envelope.payload.model_dump(mode="json"),
+        "payload": envelope.payload,
     }
 
 
@@ -200,17 +199,27 @@ def _insert_new(
         return {}
     by_key = {(i.envelope.device_id, i.envelope.message_id): i for i in readable}
     if is_postgresql(session):
-        batch = _rows_json(list(by_key.values()))
+        rows = as_json([_event_row(item) for item in by_key.values()])
         result = session.execute(
-            _JSON_INSERT, {"received_at": received_at.astimezone(UTC), "rows": batch}
+            _JSON_INSERT, {"received_at": received_at.astimezone(UTC), "rows": rows}
         )
     else:
         # One cached statement run over the batch's rows (SQLAlchemy's "insertmanyvalues").
         statement = insert_or_skip(session, Event, ["device_id", "message_id"]).returning(
             Event.id, Event.device_id, Event.message_id
         )
-        rows = [_event_row(item, received_at) for item in by_key.values()]
-        result = session.execute(statement, rows, execution_options={"synchronize_session": False})
+        values = [
+            _event_row(item)
+            | {
+                "received_at": received_at,
+                "late": item.envelope.replayed,
+                "payload": item.envelope.payload.model_dump(mode="json"),
+            }
+            for item in by_key.values()
+        ]
+        result = session.execute(
+            statement, values, execution_options={"synchronize_session": False}
+        )
     return {row.id: by_key[(row.device_id, row.message_id)] for row in result}
 
 
@@ -223,31 +232,12 @@ _JSON_INSERT = text(
     """
     INSERT INTO events (message_id, device_id, site, kind, boot_id, seq, device_time,
                         received_at, replayed, late, payload)
-    SELECT m, d, s, k, b, q, t, CAST(:received_at AS timestamptz), r, r, p
+    SELECT message_id, device_id, site, kind, boot_id, seq, device_time,
+           CAST(:received_at AS timestamptz), replayed, replayed, payload
     FROM json_to_recordset(CAST(:rows AS json))
-         AS batch(m uuid, d text, s text, k text, b uuid, q integer, t timestamptz, r boolean,
-                  p json)
+         AS batch(message_id uuid, device_id text, site text, kind text, boot_id uuid,
+                  seq integer, device_time timestamptz, replayed boolean, payload json)
     ON CONFLICT (device_id, message_id) DO NOTHING
     RETURNING id, device_id, message_id
     """
 )
-
-
-def _rows_json(items: list[Readable]) -> str:
-    """The batch as one JSON array for `_JSON_INSERT` (times in UTC, as the envelope keeps them)."""
-    return as_json(
-        [
-            {
-                "m": item.envelope.message_id,
-                "d": item.envelope.device_id,
-                "s": item.topic.site,
-                "k": item.envelope.payload.type,
-                "b": item.envelope.boot_id,
-                "q": item.envelope.seq,
-                "t": item.envelope.device_time,
-                "r": item.envelope.replayed,
-                "p": item.envelope.payload,
-            }
-            for item in items
-        ]
-    )

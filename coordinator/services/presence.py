@@ -16,11 +16,9 @@ from uuid import UUID
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from coordinator.db.bulk import insert_or_skip, update_by_key
+from coordinator.db.bulk import lock_rows, update_by_key
 from coordinator.db.models import DevicePresence
 from protocols import Birth, Death, Envelope, Health, Heartbeat
-
-_TABLE = DevicePresence.metadata.tables[DevicePresence.__tablename__]
 
 
 @dataclass(frozen=True)
@@ -67,34 +65,25 @@ def apply(session: Session, signals: Iterable[Signal]) -> None:
     rows = _lock(session, sorted({s.envelope.device_id for s in ordered}), ordered[0].received_at)
     for signal in ordered:
         _fold(rows[signal.envelope.device_id], signal)
-    update_by_key(session, _TABLE, ("device_id",), [row.values() for row in rows.values()])
+    update_by_key(session, DevicePresence, ("device_id",), [row.values() for row in rows.values()])
 
 
 def _lock(session: Session, device_ids: list[str], now: datetime) -> dict[str, _Presence]:
     """Each device's row, locked for this commit; a device heard of for the first time gets an
-    offline row first (several workers may meet it at once: the insert skips a conflict)."""
-    rows = _select_for_update(session, device_ids)
-    missing = [device_id for device_id in device_ids if device_id not in rows]
-    if missing:
-        session.execute(
-            insert_or_skip(session, DevicePresence, ["device_id"]),
-            [
-                {"device_id": d, "is_online": False, "changed_at": now, "last_seen_at": now}
-                for d in missing
-            ],
-        )
-        rows |= _select_for_update(session, missing)
-    return rows
-
-
-def _select_for_update(session: Session, device_ids: list[str]) -> dict[str, _Presence]:
-    query = (
-        select(_TABLE)
-        .where(_TABLE.c.device_id.in_(device_ids))
-        .order_by(_TABLE.c.device_id)
-        .with_for_update()
+    offline row first."""
+    rows = lock_rows(
+        session,
+        DevicePresence,
+        ("device_id",),
+        [(device_id,) for device_id in device_ids],
+        lambda key: {
+            "device_id": key[0],
+            "is_online": False,
+            "changed_at": now,
+            "last_seen_at": now,
+        },
     )
-    return {row.device_id: _Presence(**row._mapping) for row in session.execute(query)}
+    return {key[0]: _Presence(**row) for key, row in rows.items()}
 
 
 def _fold(row: _Presence, signal: Signal) -> None:

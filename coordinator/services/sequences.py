@@ -15,11 +15,10 @@ from datetime import datetime
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from coordinator.db.bulk import insert_or_skip, update_by_key
+from coordinator.db.bulk import lock_rows, update_by_key
 from coordinator.db.models import DeviceSequence, SequenceGap
 
 Key = tuple[str, uuid.UUID]
-_TABLE = DeviceSequence.metadata.tables[DeviceSequence.__tablename__]
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ def track(session: Session, messages: Iterable[Sequenced], *, now: datetime) -> 
         if high != highs[key]:
             new_highs.append({"device_id": key[0], "boot_id": key[1], "high_seq": high})
     if new_highs:
-        update_by_key(session, _TABLE, ("device_id", "boot_id"), new_highs)
+        update_by_key(session, DeviceSequence, ("device_id", "boot_id"), new_highs)
     return _fill(session, {key: seqs for key, seqs in late.items() if seqs}, now)
 
 
@@ -65,27 +64,15 @@ def _gap(key: Key, first: int, last: int, opened_at: datetime) -> SequenceGap:
 
 def _lock_highs(session: Session, keys: list[Key]) -> dict[Key, int]:
     """The high sequence number of each key, locked for this commit; a new key (a device's new
-    boot) gets its row first, at 0 (several workers may meet it at once: the insert skips a
-    conflict)."""
-    highs = _select_for_update(session, keys)
-    missing = [key for key in keys if key not in highs]
-    if missing:
-        session.execute(
-            insert_or_skip(session, DeviceSequence, ["device_id", "boot_id"]),
-            [{"device_id": d, "boot_id": b, "high_seq": 0} for d, b in missing],
-        )
-        highs |= _select_for_update(session, missing)
-    return highs
-
-
-def _select_for_update(session: Session, keys: list[Key]) -> dict[Key, int]:
-    rows = session.execute(
-        select(_TABLE.c.device_id, _TABLE.c.boot_id, _TABLE.c.high_seq)
-        .where(tuple_(_TABLE.c.device_id, _TABLE.c.boot_id).in_(keys))
-        .order_by(_TABLE.c.device_id, _TABLE.c.boot_id)
-        .with_for_update()
+    boot) gets its row first, at 0."""
+    rows = lock_rows(
+        session,
+        DeviceSequence,
+        ("device_id", "boot_id"),
+        keys,
+        lambda key: {"device_id": key[0], "boot_id": key[1], "high_seq": 0},
     )
-    return {(device_id, boot_id): high for device_id, boot_id, high in rows}
+    return {(device_id, boot_id): row["high_seq"] for (device_id, boot_id), row in rows.items()}
 
 
 def _fill(session: Session, late: dict[Key, dict[int, int]], now: datetime) -> set[int]:
