@@ -25,6 +25,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from coordinator.core.config import Settings
 from coordinator.errors import BrokerError
 from coordinator.ingest.notices import Notice, worker_state
+from coordinator.link.mqtt import log_in
 from protocols import (
     CoordinatorStatus,
     ProtocolError,
@@ -54,7 +55,7 @@ def retire_slot(settings: Settings) -> None:
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id=settings.mqtt_client_id, protocol=mqtt.MQTTv5
     )
-    _log_in(client, settings)
+    log_in(client, settings)
     answers: queue.Queue[ReasonCode] = queue.Queue()
     client.on_connect = lambda _client, _data, _flags, reason_code, _props: answers.put(reason_code)
     properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -93,12 +94,6 @@ def _clear_state(client: mqtt.Client, worker_id: str) -> None:
         raise BrokerError("the broker did not take the slot's cleared online state in time")
 
 
-def _log_in(client: mqtt.Client, settings: Settings) -> None:
-    if settings.mqtt_username:
-        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-        client.username_pw_set(settings.mqtt_username, password)
-
-
 @dataclass(frozen=True)
 class Delivery:
     topic: str
@@ -120,7 +115,7 @@ class MqttSubscriber:
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
-        _log_in(self._client, settings)
+        log_in(self._client, settings)
         self._client.max_inflight_messages_set(MAX_INFLIGHT)
         self._client.reconnect_delay_set(1, 30)
         self._boot_id = new_boot_id()

@@ -19,6 +19,13 @@ from coordinator.core.config import Settings
 log = logging.getLogger(__name__)
 
 
+def log_in(client: mqtt.Client, settings: Settings) -> None:
+    """The coordinator's broker account, on any of its connections."""
+    if settings.mqtt_username:
+        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        client.username_pw_set(settings.mqtt_username, password)
+
+
 class MqttPublisher:
     """The coordinator's publishing connection: `start`, `publish`, `stop`, `wait_connected`."""
 
@@ -30,9 +37,7 @@ class MqttPublisher:
             client_id=client_id or settings.mqtt_publisher_client_id,
             protocol=mqtt.MQTTv5,
         )
-        if settings.mqtt_username:
-            password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-            self._client.username_pw_set(settings.mqtt_username, password)
+        log_in(self._client, settings)
         self._client.max_inflight_messages_set(200)
         self._client.reconnect_delay_set(1, 30)
         self._client.on_connect = self._when_connected
