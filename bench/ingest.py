@@ -32,6 +32,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from coordinator.broker_config import free_port, write_broker_config
+from coordinator.core.config import Settings
 from coordinator.db.migrate import upgrade
 from protocols import (
     Attendance,
@@ -51,6 +52,7 @@ ADMIN_DSN = os.environ.get(
 )
 SITE = "main"
 Worker = subprocess.Popen[bytes]
+WORKER_WINDOW: int = Settings.model_fields["mqtt_receive_maximum"].default
 COORDINATOR = "coordinator"
 
 
@@ -179,7 +181,7 @@ def transport_ceiling(
         consumer.max_inflight_messages_set(1000)
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = 3600
-        properties.ReceiveMaximum = 1000
+        properties.ReceiveMaximum = WORKER_WINDOW  # the same window as a worker's
         consumer.connect("127.0.0.1", port, clean_start=first, properties=properties)
         if first:
             consumer.subscribe([(shared_filter(COORDINATOR, f), 1) for f in fleet_filters(SITE)])
